@@ -1,0 +1,126 @@
+// The extract HTTP handler: decode a CloudEvent or curl JSON, run the extraction, answer with the summary.
+import { randomUUID } from 'node:crypto';
+import type { HttpFunction } from '@google-cloud/functions-framework';
+import type { ExtractConfig } from '../../shared/config.ts';
+import { BadRequestError } from '../../shared/errors.ts';
+import { buildEvent, decodeRequest } from '../../shared/events/cloudevent.ts';
+import { extractSource } from '../../shared/events/batches.ts';
+import {
+  EventType,
+  SCHEMA_VERSION,
+  describeIssues,
+  extractRequestSchema,
+  type ExtractRequest,
+  type ExtractSummary,
+} from '../../shared/events/schemas.ts';
+import { supportedDatasets } from '../../shared/extract/plan.ts';
+import { runExtract, type ExtractDeps } from '../../shared/extract/run.ts';
+import { rawBody, sendError, sendEvent, sendJson, traceparentOf } from '../../shared/http/respond.ts';
+import { log as rootLog } from '../../shared/log.ts';
+
+/** CloudEvent types extract accepts: its own request type and the PingSource tick carrying a request as data. */
+export const ACCEPTED_TYPES = [EventType.extractRequest, 'dev.knative.sources.ping'] as const;
+
+function parseRequest(data: unknown): ExtractRequest {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new BadRequestError(
+      'the extract request must be a JSON object such as {"datasets":["ohlcv"],"symbols":["BTC/USDT"]}',
+    );
+  }
+  const parsed = extractRequestSchema.safeParse(data);
+  if (!parsed.success) {
+    throw new BadRequestError(`invalid extract request: ${describeIssues(parsed.error).join('; ')}`, {
+      issues: describeIssues(parsed.error),
+    });
+  }
+  return parsed.data;
+}
+
+/** Builds the extract function for one exchange deployment. */
+export function createExtractHandler(
+  cfg: ExtractConfig,
+  deps: Omit<ExtractDeps, 'cfg' | 'log'>,
+): HttpFunction {
+  const baseLog = rootLog.child({ component: 'extract', exchange: cfg.exchange });
+  return async (req, res) => {
+    const traceparent = traceparentOf(req);
+    let log = traceparent ? baseLog.child({ traceparent }) : baseLog;
+    try {
+      if (req.method === 'GET') {
+        sendJson(res, 200, {
+          function: 'extract',
+          exchange: cfg.exchange,
+          datasets: supportedDatasets(deps.client.ex),
+          timeframes: Object.keys(deps.client.ex.timeframes ?? {}),
+          marketTypes: cfg.marketTypes,
+          schemaVersion: SCHEMA_VERSION,
+          usage:
+            'POST a JSON body such as {"datasets":["ohlcv"],"symbols":["BTC/USDT"],"timeframe":"1m","lookback":"PT1H"}',
+        });
+        return;
+      }
+      if (req.method !== 'POST') {
+        res.set('allow', 'GET, POST');
+        throw new BadRequestError(
+          `method ${req.method} is not allowed: POST an extract request`,
+          undefined,
+          405,
+          'method_not_allowed',
+        );
+      }
+      const incoming = decodeRequest(req.headers, rawBody(req, cfg.maxBodyBytes));
+      let requestId: string;
+      let data: unknown;
+      if (incoming.kind === 'cloudevent') {
+        const { event } = incoming;
+        if (!(ACCEPTED_TYPES as readonly string[]).includes(event.type)) {
+          throw new BadRequestError(
+            `unsupported event type '${event.type}': extract accepts ${ACCEPTED_TYPES.join(', ')}`,
+            undefined,
+            400,
+            'unsupported_event_type',
+          );
+        }
+        const version = event['schemaversion'];
+        if (version !== undefined && String(version) !== String(SCHEMA_VERSION)) {
+          throw new BadRequestError(
+            `unsupported schema version '${String(version)}': this extract reads version ${SCHEMA_VERSION}`,
+            undefined,
+            400,
+            'unsupported_schema_version',
+          );
+        }
+        requestId = event.id;
+        data = event.data;
+        log = log.child({ eventId: event.id, eventSource: event.source });
+      } else {
+        requestId = randomUUID();
+        data = incoming.data;
+      }
+      const request = parseRequest(data);
+      const summary = await runExtract(
+        request,
+        { requestId, ...(traceparent ? { traceparent } : {}) },
+        { ...deps, cfg, log },
+      );
+      if (incoming.kind === 'cloudevent') {
+        sendEvent(res, 200, summaryEvent(summary, cfg.exchange));
+      } else {
+        sendJson(res, 200, summary);
+      }
+    } catch (err) {
+      sendError(res, err, log);
+    }
+  };
+}
+
+function summaryEvent(summary: ExtractSummary, exchange: string) {
+  return buildEvent<ExtractSummary>({
+    id: `${summary.requestId}.summary`,
+    source: extractSource(exchange),
+    type: EventType.extractSummary,
+    time: summary.finishedAt,
+    data: summary,
+    extensions: { exchange },
+  });
+}

@@ -1,0 +1,102 @@
+// Bundles every function with esbuild into dist/<name>/index.mjs; extract gets one bundle per exchange holding only
+// that exchange's ccxt class. Prints each bundle's size. Usage: node scripts/build.mjs [--exchanges a,b] [--all-ccxt]
+import { readFileSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const ccxtSrc = join(root, 'node_modules/ccxt/js/src');
+
+/** Exchange ids from knative/exchanges.txt (the one list of deployed exchanges), or --exchanges. */
+export function listedExchanges() {
+  const arg = process.argv.find((a) => a.startsWith('--exchanges='));
+  if (arg) return arg.slice('--exchanges='.length).split(',').filter(Boolean);
+  return readFileSync(join(root, 'knative/exchanges.txt'), 'utf8')
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean);
+}
+
+/** esbuild plugin: `import 'ccxt'` resolves to a module exporting one exchange class and ccxt's error classes. */
+function oneExchange(id) {
+  return {
+    name: `ccxt-${id}`,
+    setup(b) {
+      b.onResolve({ filter: /^ccxt$/ }, () => ({ path: id, namespace: 'ccxt-one' }));
+      b.onLoad({ filter: /.*/, namespace: 'ccxt-one' }, () => ({
+        resolveDir: root,
+        loader: 'js',
+        contents: [
+          `import cls from ${JSON.stringify(join(ccxtSrc, `${id}.js`))};`,
+          `export * from ${JSON.stringify(join(ccxtSrc, 'base/errors.js'))};`,
+          `export const exchanges = { ${JSON.stringify(id)}: cls };`,
+        ].join('\n'),
+      }));
+    },
+  };
+}
+
+async function bundle(name, fnDir, target, plugins) {
+  const outfile = join(root, 'dist', name, 'index.mjs');
+  mkdirSync(dirname(outfile), { recursive: true });
+  // The function module is imported inside startOrExit so that a configuration error is one clear line.
+  const entry = [
+    `import { serve, startOrExit } from ${JSON.stringify(join(root, 'shared/http/serve.ts'))};`,
+    `await startOrExit(async () => {`,
+    `  await import(${JSON.stringify(join(root, 'functions', fnDir, 'index.ts'))});`,
+    `  serve(${JSON.stringify(target)});`,
+    `});`,
+  ].join('\n');
+  await build({
+    stdin: { contents: entry, resolveDir: root, sourcefile: `${name}-entry.ts`, loader: 'ts' },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    outfile,
+    minify: true,
+    keepNames: true,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    external: [
+      'protobufjs',
+      'protobufjs/*',
+      'undici',
+      'ws',
+      'socks-proxy-agent',
+      'http-proxy-agent',
+      'https-proxy-agent',
+    ],
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
+    plugins,
+  });
+  return { name, bytes: statSync(outfile).size, outfile };
+}
+
+async function main() {
+  const results = [];
+  const allCcxt = process.argv.includes('--all-ccxt');
+  for (const id of listedExchanges()) {
+    results.push(await bundle(`extract-${id}`, 'extract', 'extract', [oneExchange(id)]));
+  }
+  if (allCcxt) results.push(await bundle('extract-all-ccxt', 'extract', 'extract', []));
+  const width = Math.max(...results.map((r) => r.name.length));
+  for (const r of results)
+    console.log(
+      `${r.name.padEnd(width)}  ${(r.bytes / 1024 / 1024).toFixed(2)} MiB  dist/${r.name}/index.mjs`,
+    );
+  writeFileSync(
+    join(root, 'dist', 'bundles.json'),
+    JSON.stringify(
+      results.map(({ name, bytes }) => ({ name, bytes })),
+      null,
+      2,
+    ),
+  );
+}
+
+await main();

@@ -1,0 +1,198 @@
+// Settings parsed once from the environment into typed, validated objects; a bad value names its variable.
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+import { parseDuration } from './time.ts';
+
+type Env = Record<string, string | undefined>;
+
+const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const opt = <T extends z.ZodType>(schema: T) => z.preprocess(emptyToUndefined, schema.optional());
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const duration = z
+  .string()
+  .refine((v) => parseDuration(v) !== undefined, 'must be a duration such as PT1H, 90m, 2h or 7d')
+  .transform((v) => parseDuration(v) as number);
+const durationOr = (fallback: string) =>
+  z.preprocess(emptyToUndefined, duration.default(parseDuration(fallback) as number));
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
+
+/** Market types ccxt knows; `MARKET_TYPES` picks which ones are loaded. */
+export const MARKET_TYPES = ['spot', 'swap', 'future', 'option'] as const;
+export type MarketType = (typeof MARKET_TYPES)[number];
+
+const commonSchema = z.object({
+  LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['DEBUG', 'INFO', 'WARNING', 'ERROR']).default('INFO')),
+  PORT: z.preprocess(emptyToUndefined, int(0, 65535).default(8080)),
+  /** Largest request body accepted, bytes. */
+  MAX_BODY_BYTES: z.preprocess(emptyToUndefined, int(1024, 64 * 1024 * 1024).default(1024 * 1024)),
+  RAW_BUCKET: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+      .default('crypto-raw'),
+  ),
+  S3_ENDPOINT: opt(httpUrl),
+  MINIO_ENDPOINT: opt(z.string()),
+  S3_REGION: z.preprocess(emptyToUndefined, z.string().default('us-east-1')),
+  MINIO_USER: opt(z.string()),
+  MINIO_ACCESS_KEY: opt(z.string()),
+  MINIO_PASSWORD: opt(z.string()),
+  AWS_ACCESS_KEY_ID: opt(z.string()),
+  AWS_SECRET_ACCESS_KEY: opt(z.string()),
+});
+
+const extractSchema = z.object({
+  EXCHANGE: z
+    .string({ error: 'is required: the ccxt id of the exchange this deployment serves, e.g. binance' })
+    .regex(/^[a-z0-9]+$/, 'must be a ccxt exchange id such as binance, bybit or okx'),
+  EXCHANGE_API_BASE_URL: opt(httpUrl),
+  K_SINK: z.url({
+    protocol: /^https?$/,
+    error:
+      'is required: the URL extract sends its CloudEvents to (the SinkBinding injects the Broker URL; locally, any HTTP receiver)',
+  }),
+  MAX_EVENT_BYTES: z.preprocess(emptyToUndefined, int(4096, 16 * 1024 * 1024).default(256 * 1024)),
+  MARKET_TYPES: z.preprocess(
+    emptyToUndefined,
+    list.pipe(z.array(z.enum(MARKET_TYPES)).min(1)).default(['spot', 'swap']),
+  ),
+  MARKETS_TTL: durationOr('1h'),
+  EXCHANGE_TIMEOUT_MS: z.preprocess(emptyToUndefined, int(100, 120_000).default(10_000)),
+  /** Bounded time for retries of one exchange call. */
+  RETRY_WINDOW_MS: z.preprocess(emptyToUndefined, int(0, 600_000).default(30_000)),
+  RETRY_BASE_DELAY_MS: z.preprocess(emptyToUndefined, int(1, 60_000).default(250)),
+  WEIGHT_BUDGET_PER_MINUTE: opt(int(1, 1_000_000)),
+  ORDERBOOK_DEPTH: z.preprocess(emptyToUndefined, int(1, 5000).default(50)),
+  OHLCV_PAGE_LIMIT: opt(int(1, 10_000)),
+  MAX_PAGES_PER_SERIES: z.preprocess(emptyToUndefined, int(1, 100_000).default(1000)),
+  /** Window of the first incremental run of a series (no cursor yet). */
+  INITIAL_LOOKBACK: durationOr('1h'),
+  /** Largest window one incremental run fetches; a longer outage is caught up over several ticks. */
+  MAX_CATCHUP: durationOr('7d'),
+  CURSOR_STORE: z.preprocess(emptyToUndefined, z.enum(['s3', 'none']).default('s3')),
+  SINK_TIMEOUT_MS: z.preprocess(emptyToUndefined, int(100, 120_000).default(10_000)),
+  SINK_RETRIES: z.preprocess(emptyToUndefined, int(0, 10).default(2)),
+});
+
+/** S3/MinIO connection settings. */
+export interface S3Settings {
+  endpoint: string;
+  region: string;
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  bucket: string;
+}
+
+/** Settings every function shares. */
+export interface CommonConfig {
+  logLevel: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
+  port: number;
+  maxBodyBytes: number;
+  s3: S3Settings;
+}
+
+/** Settings of the extract function. */
+export interface ExtractConfig extends CommonConfig {
+  exchange: string;
+  apiBaseUrl: string | undefined;
+  sinkUrl: string;
+  maxEventBytes: number;
+  marketTypes: MarketType[];
+  marketsTtlMs: number;
+  exchangeTimeoutMs: number;
+  retryWindowMs: number;
+  retryBaseDelayMs: number;
+  weightBudgetPerMinute: number | undefined;
+  orderBookDepth: number;
+  ohlcvPageLimit: number | undefined;
+  maxPagesPerSeries: number;
+  initialLookbackMs: number;
+  maxCatchupMs: number;
+  cursorStore: 's3' | 'none';
+  sinkTimeoutMs: number;
+  sinkRetries: number;
+}
+
+function parse<T extends z.ZodType>(schema: T, env: Env): z.output<T> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = issue.path.length > 0 ? String(issue.path[0]) : 'environment';
+    const value =
+      name in env && !/PASSWORD|SECRET|TOKEN/.test(name) ? ` (got ${JSON.stringify(env[name])})` : '';
+    return `${name}: ${issue.message}${value}`;
+  });
+  throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+}
+
+/** Normalises MINIO_ENDPOINT (`host`, `host:port` or a URL) to a URL; MinIO's default port is 9000. */
+function minioUrl(value: string): string {
+  if (/^https?:\/\//.test(value)) return value;
+  return value.includes(':') ? `http://${value}` : `http://${value}:9000`;
+}
+
+/** Parses the settings all functions share. Throws ConfigError naming each bad variable. */
+export function loadCommonConfig(env: Env = process.env): CommonConfig {
+  const c = parse(commonSchema, env);
+  if (c.MINIO_ENDPOINT !== undefined && !URL.canParse(minioUrl(c.MINIO_ENDPOINT))) {
+    throw new ConfigError(`Invalid configuration:\n  MINIO_ENDPOINT: must be host, host:port or a URL`);
+  }
+  return {
+    logLevel: c.LOG_LEVEL,
+    port: c.PORT,
+    maxBodyBytes: c.MAX_BODY_BYTES,
+    s3: {
+      endpoint: c.S3_ENDPOINT ?? minioUrl(c.MINIO_ENDPOINT ?? 'minio.lxc.svc.cluster.local'),
+      region: c.S3_REGION,
+      accessKeyId: c.MINIO_USER ?? c.MINIO_ACCESS_KEY ?? c.AWS_ACCESS_KEY_ID,
+      secretAccessKey: c.MINIO_PASSWORD ?? c.AWS_SECRET_ACCESS_KEY,
+      bucket: c.RAW_BUCKET,
+    },
+  };
+}
+
+/**
+ * Parses the extract function's settings. `knownExchanges` is the list of ccxt ids this build contains
+ * (one per per-exchange bundle, all of ccxt otherwise).
+ */
+export function loadExtractConfig(env: Env = process.env, knownExchanges?: readonly string[]): ExtractConfig {
+  const common = loadCommonConfig(env);
+  const e = parse(extractSchema, env);
+  if (knownExchanges && !knownExchanges.includes(e.EXCHANGE)) {
+    const shown =
+      knownExchanges.length > 12
+        ? `${knownExchanges.slice(0, 12).join(', ')}, ...`
+        : knownExchanges.join(', ');
+    throw new ConfigError(
+      `Invalid configuration:\n  EXCHANGE: '${e.EXCHANGE}' is not an exchange this build contains (${shown})`,
+    );
+  }
+  return {
+    ...common,
+    exchange: e.EXCHANGE,
+    apiBaseUrl: e.EXCHANGE_API_BASE_URL,
+    sinkUrl: e.K_SINK,
+    maxEventBytes: e.MAX_EVENT_BYTES,
+    marketTypes: e.MARKET_TYPES,
+    marketsTtlMs: e.MARKETS_TTL,
+    exchangeTimeoutMs: e.EXCHANGE_TIMEOUT_MS,
+    retryWindowMs: e.RETRY_WINDOW_MS,
+    retryBaseDelayMs: e.RETRY_BASE_DELAY_MS,
+    weightBudgetPerMinute: e.WEIGHT_BUDGET_PER_MINUTE,
+    orderBookDepth: e.ORDERBOOK_DEPTH,
+    ohlcvPageLimit: e.OHLCV_PAGE_LIMIT,
+    maxPagesPerSeries: e.MAX_PAGES_PER_SERIES,
+    initialLookbackMs: e.INITIAL_LOOKBACK,
+    maxCatchupMs: e.MAX_CATCHUP,
+    cursorStore: e.CURSOR_STORE,
+    sinkTimeoutMs: e.SINK_TIMEOUT_MS,
+    sinkRetries: e.SINK_RETRIES,
+  };
+}

@@ -1,0 +1,89 @@
+// Error classes with meaning: permanent (4xx, never retried) versus transient (5xx, retried by Knative).
+
+/** Base class: every error the functions answer with carries an HTTP status and a stable code. */
+export abstract class PipelineError extends Error {
+  abstract readonly status: number;
+  /** Machine-readable code, e.g. `bad_request`, `exchange_unavailable`. */
+  readonly code: string;
+  /** Extra fields safe to show to the caller (never secrets). */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: string, message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+
+  /** True when a later retry of the same request may succeed. */
+  get transient(): boolean {
+    return this.status >= 500 || this.status === 429;
+  }
+}
+
+/** The request itself is wrong (bad JSON, unknown dataset, wrong exchange): 400 unless told otherwise. */
+export class BadRequestError extends PipelineError {
+  readonly status: number;
+  constructor(message: string, details?: Record<string, unknown>, status = 400, code = 'bad_request') {
+    super(code, message, details);
+    this.status = status;
+  }
+}
+
+/** A permanent upstream refusal that retrying cannot fix (e.g. a geo-block): a 4xx, dead-lettered unretried. */
+export class PermanentUpstreamError extends PipelineError {
+  readonly status: number;
+  constructor(
+    code: string,
+    message: string,
+    details?: Record<string, unknown>,
+    status = 422,
+    options?: ErrorOptions,
+  ) {
+    super(code, message, details, options);
+    this.status = status;
+  }
+}
+
+/** A failure that may pass (network, timeouts, 5xx, 429, a full budget, a refusing sink): 503 so Knative retries. */
+export class TransientError extends PipelineError {
+  readonly status: number;
+  /** Seconds the caller should wait before retrying, when known. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(
+    code: string,
+    message: string,
+    details?: Record<string, unknown>,
+    options?: ErrorOptions & { status?: number; retryAfterSeconds?: number },
+  ) {
+    super(code, message, details, options);
+    this.status = options?.status ?? 503;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+}
+
+/** Invalid configuration: start-up stops with a message naming the variable. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Maps any thrown value to the status and JSON body the functions answer with. */
+export function errorResponse(err: unknown): {
+  status: number;
+  body: { error: string; message: string; details?: Record<string, unknown> };
+  retryAfterSeconds?: number;
+} {
+  if (err instanceof PipelineError) {
+    return {
+      status: err.status,
+      body: { error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
+      ...(err instanceof TransientError && err.retryAfterSeconds !== undefined
+        ? { retryAfterSeconds: err.retryAfterSeconds }
+        : {}),
+    };
+  }
+  return { status: 500, body: { error: 'internal', message: 'internal error (see the function log)' } };
+}

@@ -1,0 +1,168 @@
+// The ce-* encoding in one place: build pipeline CloudEvents, write them in binary/structured mode, decode requests.
+import { CloudEvent, HTTP, ValidationError } from 'cloudevents';
+import { BadRequestError } from '../errors.ts';
+import { SCHEMA_VERSION } from './schemas.ts';
+
+/** Extension attributes the pipeline sets; Triggers filter on `exchange` and `dataset`. */
+export interface PipelineExtensions {
+  exchange?: string;
+  dataset?: string;
+  schemaversion?: string;
+  traceparent?: string;
+}
+
+/** What a pipeline event is made of before encoding. */
+export interface PipelineEventInit<T> {
+  id: string;
+  source: string;
+  type: string;
+  subject?: string;
+  /** Event time in epoch ms; set explicitly so the same data gives the same bytes. */
+  time: number;
+  data: T;
+  extensions?: PipelineExtensions;
+}
+
+/** Builds a validated CloudEvent with JSON data and the schema-version extension. */
+export function buildEvent<T>(init: PipelineEventInit<T>): CloudEvent<T> {
+  const ext: Record<string, string> = { schemaversion: String(SCHEMA_VERSION) };
+  for (const [k, v] of Object.entries(init.extensions ?? {})) if (v !== undefined) ext[k] = v;
+  return new CloudEvent<T>({
+    specversion: '1.0',
+    id: init.id,
+    source: init.source,
+    type: init.type,
+    ...(init.subject !== undefined ? { subject: init.subject } : {}),
+    time: new Date(init.time).toISOString(),
+    datacontenttype: 'application/json',
+    data: init.data,
+    ...ext,
+  });
+}
+
+/** An HTTP message: headers and a string body. */
+export interface HttpMessage {
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Encodes in binary mode: attributes as ce-* headers, data as the JSON body. */
+export function toBinary(event: CloudEvent<unknown>): HttpMessage {
+  const m = HTTP.binary(event);
+  return {
+    headers: stringHeaders(m.headers),
+    body: typeof m.body === 'string' ? m.body : JSON.stringify(m.body),
+  };
+}
+
+/** Encodes in structured mode: the whole event as application/cloudevents+json. */
+export function toStructured(event: CloudEvent<unknown>): HttpMessage {
+  const m = HTTP.structured(event);
+  return {
+    headers: stringHeaders(m.headers),
+    body: typeof m.body === 'string' ? m.body : JSON.stringify(m.body),
+  };
+}
+
+function stringHeaders(h: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && v !== null) out[k] = String(v);
+  return out;
+}
+
+/** A decoded request: a CloudEvent (either mode) or a plain JSON body from curl. */
+export type Incoming =
+  | { kind: 'cloudevent'; mode: 'binary' | 'structured'; event: CloudEvent<unknown> }
+  | { kind: 'plain'; data: unknown };
+
+type HeaderValue = string | string[] | undefined;
+
+function header(headers: Record<string, HeaderValue>, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Decodes an HTTP request into a CloudEvent (binary mode when ce-* headers are present, structured mode for
+ * application/cloudevents+json) or a plain JSON value. Every malformed input is a BadRequestError with a message.
+ */
+export function decodeRequest(
+  headers: Record<string, HeaderValue>,
+  rawBody: Buffer | string | undefined,
+): Incoming {
+  const contentType = (header(headers, 'content-type') ?? '').toLowerCase();
+  const body = rawBody === undefined ? '' : typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8');
+  const hasCeHeaders = Object.keys(headers).some((k) => k.toLowerCase().startsWith('ce-'));
+
+  if (contentType.startsWith('application/cloudevents-batch+json')) {
+    throw new BadRequestError(
+      'batched CloudEvents are not supported: send one event per request',
+      undefined,
+      415,
+      'unsupported_media_type',
+    );
+  }
+  const structured = contentType.startsWith('application/cloudevents+json');
+  if (!structured && !hasCeHeaders) return { kind: 'plain', data: parseJsonBody(body) };
+
+  if (structured && hasCeHeaders && header(headers, 'ce-specversion') !== undefined) {
+    throw new BadRequestError(
+      'ambiguous CloudEvent: structured content type together with ce-* attribute headers',
+    );
+  }
+  if (!structured) {
+    for (const name of ['ce-specversion', 'ce-id', 'ce-source', 'ce-type']) {
+      if (!header(headers, name))
+        throw new BadRequestError(`binary-mode CloudEvent without the ${name} header`);
+    }
+    if (body.length > 0 && contentType !== '' && !/^application\/(.+\+)?json\b/.test(contentType)) {
+      throw new BadRequestError(
+        `unsupported content type '${contentType}': CloudEvent data must be application/json`,
+        undefined,
+        415,
+        'unsupported_media_type',
+      );
+    }
+  } else {
+    parseJsonBody(body);
+  }
+  const lower: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    const value = Array.isArray(v) ? v[0] : v;
+    if (value !== undefined) lower[k.toLowerCase()] = value;
+  }
+  let event: CloudEvent<unknown>;
+  try {
+    const decoded = HTTP.toEvent({ headers: lower, body });
+    if (Array.isArray(decoded)) throw new BadRequestError('batched CloudEvents are not supported');
+    event = decoded as CloudEvent<unknown>;
+    event.validate();
+  } catch (err) {
+    if (err instanceof BadRequestError) throw err;
+    throw new BadRequestError(`invalid CloudEvent: ${cloudEventErrorText(err)}`);
+  }
+  if (event.specversion !== '1.0') {
+    throw new BadRequestError(
+      `unsupported CloudEvents specversion '${event.specversion}': only 1.0 is accepted`,
+    );
+  }
+  return { kind: 'cloudevent', mode: structured ? 'structured' : 'binary', event };
+}
+
+function cloudEventErrorText(err: unknown): string {
+  if (err instanceof ValidationError) {
+    const details = (err.errors ?? []).map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join('; ');
+    return details ? `${err.message}: ${details}` : err.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Parses a JSON request body; an empty or invalid body is a 400 naming the problem. */
+export function parseJsonBody(body: string): unknown {
+  if (body.trim() === '') throw new BadRequestError('empty request body: send a JSON object');
+  try {
+    return JSON.parse(body) as unknown;
+  } catch (err) {
+    throw new BadRequestError(`request body is not valid JSON: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,147 @@
+// Checks an extract request against this deployment's exchange and turns it into series to fetch.
+import type { ExtractConfig } from '../config.ts';
+import { BadRequestError } from '../errors.ts';
+import { DATASETS, type Dataset, type ExtractRequest } from '../events/schemas.ts';
+import type { Exchange, Market } from '../exchange/ccxt.ts';
+import { parseTimeframe, type Timeframe } from '../time.ts';
+
+/** ccxt capabilities that provide each dataset (any one is enough). */
+const DATASET_METHODS: Record<Exclude<Dataset, 'markets'>, string[]> = {
+  ohlcv: ['fetchOHLCV'],
+  trades: ['fetchTrades'],
+  tickers: ['fetchTickers', 'fetchTicker'],
+  orderbook: ['fetchOrderBook'],
+  funding: ['fetchFundingRates', 'fetchFundingRate'],
+};
+
+/** Datasets the exchange can serve, from ccxt's `has`. */
+export function supportedDatasets(ex: Exchange): Dataset[] {
+  const has = ex.has as Record<string, unknown>;
+  return DATASETS.filter(
+    (d) => d === 'markets' || DATASET_METHODS[d].some((m) => has[m] === true || has[m] === 'emulated'),
+  );
+}
+
+/** One unit of work: a dataset for one symbol (or for a group of symbols for snapshot datasets). */
+export type SeriesPlan =
+  | { dataset: 'markets'; symbol: null; marketTypes: string[] }
+  | { dataset: 'ohlcv'; symbol: string; market: Market; tf: Timeframe }
+  | { dataset: 'trades'; symbol: string; market: Market }
+  | { dataset: 'orderbook'; symbol: string; market: Market; depth: number }
+  | { dataset: 'tickers'; symbol: null; symbols: string[] }
+  | { dataset: 'funding'; symbol: null; symbols: string[] };
+
+function isSwap(m: Market): boolean {
+  return m !== undefined && (m.swap === true || m.type === 'swap');
+}
+
+/**
+ * Validates the request against the exchange (its id, datasets, symbols, timeframe) and returns the series to
+ * extract. Every problem is a 400 that names what the exchange does have.
+ */
+export function planRequest(
+  req: ExtractRequest,
+  cfg: ExtractConfig,
+  ex: Exchange,
+  markets: Record<string, Market>,
+): SeriesPlan[] {
+  if (req.exchange !== undefined && req.exchange !== cfg.exchange) {
+    throw new BadRequestError(
+      `this deployment serves '${cfg.exchange}', not '${req.exchange}': send the request to extract-${req.exchange}`,
+      { exchange: cfg.exchange },
+      400,
+      'wrong_exchange',
+    );
+  }
+  const supported = supportedDatasets(ex);
+  const unsupported = req.datasets.filter((d) => !supported.includes(d));
+  if (unsupported.length > 0) {
+    throw new BadRequestError(
+      `${cfg.exchange} does not provide ${unsupported.join(', ')}; it provides: ${supported.join(', ')}`,
+      { supported },
+      400,
+      'unsupported_dataset',
+    );
+  }
+  const symbols = [...new Set(req.symbols ?? [])];
+  const unknown = symbols.filter((s) => markets[s] === undefined);
+  if (unknown.length > 0) {
+    const hint = unknown
+      .map((s) => {
+        const byId = (ex.markets_by_id as Record<string, Market[] | undefined> | undefined)?.[s]?.[0];
+        return byId ? `${s} (did you mean ${byId.symbol}?)` : s;
+      })
+      .join(', ');
+    throw new BadRequestError(
+      `unknown symbol(s) on ${cfg.exchange}: ${hint}; use ccxt symbols such as BTC/USDT (spot) or BTC/USDT:USDT (swap), among the loaded market types ${cfg.marketTypes.join(', ')}`,
+      { unknown },
+      400,
+      'bad_symbol',
+    );
+  }
+
+  const plans: SeriesPlan[] = [];
+  for (const dataset of req.datasets) {
+    switch (dataset) {
+      case 'markets':
+        plans.push({ dataset, symbol: null, marketTypes: req.marketTypes ?? cfg.marketTypes });
+        break;
+      case 'ohlcv': {
+        const frames = Object.keys((ex.timeframes ?? {}) as Record<string, unknown>);
+        const tf = parseTimeframe(req.timeframe);
+        if (!tf || (frames.length > 0 && !frames.includes(req.timeframe))) {
+          throw new BadRequestError(
+            `${cfg.exchange} has no timeframe '${req.timeframe}'; it has: ${frames.join(', ')}`,
+            { timeframes: frames },
+            400,
+            'bad_timeframe',
+          );
+        }
+        for (const symbol of symbols) plans.push({ dataset, symbol, market: markets[symbol] as Market, tf });
+        break;
+      }
+      case 'trades':
+        for (const symbol of symbols) plans.push({ dataset, symbol, market: markets[symbol] as Market });
+        break;
+      case 'orderbook':
+        for (const symbol of symbols) {
+          plans.push({
+            dataset,
+            symbol,
+            market: markets[symbol] as Market,
+            depth: req.depth ?? cfg.orderBookDepth,
+          });
+        }
+        break;
+      case 'tickers': {
+        const chosen = symbols.length > 0 ? symbols : Object.keys(markets);
+        plans.push({ dataset, symbol: null, symbols: chosen });
+        break;
+      }
+      case 'funding': {
+        const swaps = Object.keys(markets).filter((s) => isSwap(markets[s]));
+        if (symbols.length > 0) {
+          const notSwap = symbols.filter((s) => !isSwap(markets[s]));
+          if (notSwap.length > 0) {
+            throw new BadRequestError(
+              `funding rates exist only for swap markets; not swaps: ${notSwap.join(', ')} (swaps look like BTC/USDT:USDT)`,
+              { notSwap },
+              400,
+              'bad_symbol',
+            );
+          }
+        } else if (swaps.length === 0) {
+          throw new BadRequestError(
+            `no swap markets are loaded on ${cfg.exchange}; add swap to MARKET_TYPES to extract funding rates`,
+            undefined,
+            400,
+            'unsupported_dataset',
+          );
+        }
+        plans.push({ dataset, symbol: null, symbols: symbols.length > 0 ? symbols : swaps });
+        break;
+      }
+    }
+  }
+  return plans;
+}

@@ -1,0 +1,43 @@
+// Starts an HTTP server for a function registered with the Functions Framework (the container entry point).
+import type { Server } from 'node:http';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { ConfigError } from '../errors.ts';
+import { log } from '../log.ts';
+
+/**
+ * Serves the function registered as `name` on PORT (default 8080) and drains in-flight requests on SIGTERM, as
+ * Knative expects. The Functions Framework's own server factory (exposed as getTestServer) is used so that a
+ * bundle that contains the framework can start itself without its CLI loader.
+ */
+export function serve(name: string, port = Number(process.env['PORT'] ?? 8080)): Server {
+  const server = getTestServer(name);
+  server.listen(port, () => {
+    const address = server.address();
+    const actual = typeof address === 'object' && address ? address.port : port;
+    log.info('function listening', { component: name, port: actual, pid: process.pid });
+  });
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info('shutting down: finishing in-flight requests', { component: name, signal });
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 30_000).unref();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  return server;
+}
+
+/** Runs `start`, turning a configuration error into one clear line on stderr and exit code 78 (EX_CONFIG). */
+export async function startOrExit(start: () => Promise<unknown>): Promise<void> {
+  try {
+    await start();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}
