@@ -1,11 +1,14 @@
 // Bundles every function with esbuild into dist/<name>/index.mjs; extract gets one bundle per exchange holding only
-// that exchange's ccxt class. Prints each bundle's size. Usage: node scripts/build.mjs [--exchanges a,b] [--all-ccxt]
+// that exchange's ccxt class. Prints each bundle's size.
+// Usage: node scripts/build.mjs [--exchanges=a,b] [--all-ccxt] [--outdir=dist]
 import { readFileSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const outArg = process.argv.find((a) => a.startsWith('--outdir='));
+const outdir = outArg ? resolve(outArg.slice('--outdir='.length)) : join(root, 'dist');
 const ccxtSrc = join(root, 'node_modules/ccxt/js/src');
 
 /** Exchange ids from knative/exchanges.txt (the one list of deployed exchanges), or --exchanges. */
@@ -38,7 +41,7 @@ function oneExchange(id) {
 }
 
 async function bundle(name, fnDir, target, plugins) {
-  const outfile = join(root, 'dist', name, 'index.mjs');
+  const outfile = join(outdir, name, 'index.mjs');
   mkdirSync(dirname(outfile), { recursive: true });
   // The function module is imported inside startOrExit so that a configuration error is one clear line.
   const entry = [
@@ -60,15 +63,8 @@ async function bundle(name, fnDir, target, plugins) {
     sourcemap: false,
     legalComments: 'none',
     logLevel: 'warning',
-    external: [
-      'protobufjs',
-      'protobufjs/*',
-      'undici',
-      'ws',
-      'socks-proxy-agent',
-      'http-proxy-agent',
-      'https-proxy-agent',
-    ],
+    // undici is imported lazily by ccxt inside a try/catch; the client supplies its own fetch, so it is never needed.
+    external: ['undici'],
     banner: {
       js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
     },
@@ -86,11 +82,9 @@ async function main() {
   if (allCcxt) results.push(await bundle('extract-all-ccxt', 'extract', 'extract', []));
   const width = Math.max(...results.map((r) => r.name.length));
   for (const r of results)
-    console.log(
-      `${r.name.padEnd(width)}  ${(r.bytes / 1024 / 1024).toFixed(2)} MiB  dist/${r.name}/index.mjs`,
-    );
+    console.log(`${r.name.padEnd(width)}  ${(r.bytes / 1024 / 1024).toFixed(2)} MiB  ${r.outfile}`);
   writeFileSync(
-    join(root, 'dist', 'bundles.json'),
+    join(outdir, 'bundles.json'),
     JSON.stringify(
       results.map(({ name, bytes }) => ({ name, bytes })),
       null,

@@ -124,7 +124,16 @@ export function decodeRequest(
       );
     }
   } else {
-    parseJsonBody(body);
+    // The SDK would invent a missing id; a structured event must carry every required attribute itself.
+    const envelope = parseJsonBody(body);
+    if (envelope === null || typeof envelope !== 'object' || Array.isArray(envelope)) {
+      throw new BadRequestError('a structured CloudEvent must be a JSON object');
+    }
+    for (const name of ['specversion', 'id', 'source', 'type']) {
+      const v = (envelope as Record<string, unknown>)[name];
+      if (typeof v !== 'string' || v === '')
+        throw new BadRequestError(`structured CloudEvent without the '${name}' attribute`);
+    }
   }
   const lower: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) {

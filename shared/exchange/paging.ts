@@ -148,6 +148,12 @@ export async function pageTrades<T extends TimedItem>(opts: {
     }
     windowStart = windowEnd;
   }
-  const items = [...byId.values()].sort((x, y) => x.ts - y.ts || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  const items = [...byId.values()].sort((x, y) => x.ts - y.ts || compareIds(x.id, y.id));
   return { items, pages, missing };
+}
+
+/** Orders trade ids numerically when both are digit strings (exchange ids grow), else as text. */
+export function compareIds(a: string, b: string): number {
+  if (/^\d+$/.test(a) && /^\d+$/.test(b) && a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
 }

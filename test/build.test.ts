@@ -1,0 +1,81 @@
+// The esbuild bundles: one per exchange with only that exchange's ccxt class, runnable with plain `node`.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+let out: string;
+
+beforeAll(() => {
+  out = mkdtempSync(join(tmpdir(), 'bundles-'));
+  execFileSync(process.execPath, ['scripts/build.mjs', '--exchanges=binance,okx', `--outdir=${out}`], {
+    cwd: root,
+    stdio: 'pipe',
+  });
+}, 120_000);
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+/** Starts a bundle like a container does and resolves with its port once it listens. */
+function run(
+  bundle: string,
+  env: Record<string, string>,
+): Promise<{ port: number; stop: () => void; output: () => string }> {
+  const child = spawn(process.execPath, [bundle], {
+    env: { PATH: process.env['PATH'] ?? '', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  return new Promise((resolve, reject) => {
+    const onData = (b: Buffer) => {
+      text += b.toString();
+      const m = /"message":"function listening".*?"port":(\d+)/.exec(text);
+      if (m) resolve({ port: Number(m[1]), stop: () => child.kill('SIGTERM'), output: () => text });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`bundle exited with ${code}: ${text}`)));
+  });
+}
+
+describe('per-exchange extract bundles', () => {
+  it('contain only their own exchange class', () => {
+    const binance = readFileSync(join(out, 'extract-binance/index.mjs'), 'utf8');
+    expect(binance).toContain('"binance"');
+    for (const other of ['"okx"', '"bybit"', '"kraken"', '"coinbase"']) expect(binance).not.toContain(other);
+    expect(statSync(join(out, 'extract-binance/index.mjs')).size).toBeLessThan(4 * 1024 * 1024);
+  });
+
+  it('start with node and answer', async () => {
+    const proc = await run(join(out, 'extract-okx/index.mjs'), {
+      EXCHANGE: 'okx',
+      K_SINK: 'http://127.0.0.1:9/',
+      CURSOR_STORE: 'none',
+    });
+    try {
+      const res = await fetch(`http://127.0.0.1:${proc.port}/`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ function: 'extract', exchange: 'okx' });
+    } finally {
+      proc.stop();
+    }
+  });
+
+  it('stop at start-up with one line naming a bad variable', () => {
+    let stderr = '';
+    let status: number | null = 0;
+    try {
+      execFileSync(process.execPath, [join(out, 'extract-binance/index.mjs')], {
+        env: { PATH: process.env['PATH'] ?? '', EXCHANGE: 'okx', K_SINK: 'http://x/' },
+        stdio: 'pipe',
+      });
+    } catch (err) {
+      stderr = String((err as { stderr: Buffer }).stderr);
+      status = (err as { status: number }).status;
+    }
+    expect(status).toBe(78);
+    expect(stderr).toMatch(/EXCHANGE: 'okx' is not an exchange this build contains \(binance\)/);
+    expect(stderr).not.toMatch(/at .*index\.mjs/);
+  });
+});

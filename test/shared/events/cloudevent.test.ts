@@ -1,0 +1,173 @@
+// Tests of the ce-* encoding: both modes round-trip, and every malformed request is a 4xx with a message.
+import { HTTP } from 'cloudevents';
+import { describe, expect, it } from 'vitest';
+import { BadRequestError } from '../../../shared/errors.ts';
+import { buildEvent, decodeRequest, toBinary, toStructured } from '../../../shared/events/cloudevent.ts';
+
+const event = buildEvent({
+  id: 'abc.0',
+  source: '/cryptopipe/extract/binance',
+  type: 'cryptopipe.extract.batch',
+  time: Date.UTC(2024, 0, 1),
+  data: { hello: 'world', n: '1.10' },
+  extensions: { exchange: 'binance', dataset: 'ohlcv' },
+});
+
+describe('encoding', () => {
+  it('binary mode carries attributes in ce-* headers and data as JSON, valid for the SDK', () => {
+    const m = toBinary(event);
+    expect(m.headers).toMatchObject({
+      'ce-id': 'abc.0',
+      'ce-specversion': '1.0',
+      'ce-exchange': 'binance',
+      'ce-schemaversion': '1',
+      'content-type': 'application/json',
+    });
+    expect(JSON.parse(m.body)).toEqual({ hello: 'world', n: '1.10' });
+    const back = HTTP.toEvent({ headers: m.headers, body: m.body });
+    expect(Array.isArray(back)).toBe(false);
+  });
+  it('structured mode round-trips through decodeRequest', () => {
+    const m = toStructured(event);
+    const d = decodeRequest(m.headers, m.body);
+    expect(d.kind).toBe('cloudevent');
+    if (d.kind === 'cloudevent') {
+      expect(d.mode).toBe('structured');
+      expect(d.event.data).toEqual({ hello: 'world', n: '1.10' });
+      expect(d.event['dataset']).toBe('ohlcv');
+    }
+  });
+  it('the same init gives the same bytes', () => {
+    const again = buildEvent({
+      id: 'abc.0',
+      source: '/cryptopipe/extract/binance',
+      type: 'cryptopipe.extract.batch',
+      time: Date.UTC(2024, 0, 1),
+      data: { hello: 'world', n: '1.10' },
+      extensions: { exchange: 'binance', dataset: 'ohlcv' },
+    });
+    expect(toStructured(again).body).toBe(toStructured(event).body);
+  });
+});
+
+describe('decodeRequest', () => {
+  it('reads a binary-mode event', () => {
+    const m = toBinary(event);
+    const d = decodeRequest(m.headers, Buffer.from(m.body));
+    expect(d).toMatchObject({ kind: 'cloudevent', mode: 'binary' });
+  });
+  it('reads a plain JSON body (curl)', () => {
+    expect(decodeRequest({ 'content-type': 'application/json' }, '{"a":1}')).toEqual({
+      kind: 'plain',
+      data: { a: 1 },
+    });
+    expect(decodeRequest({ 'content-type': 'application/x-www-form-urlencoded' }, '{"a":1}')).toEqual({
+      kind: 'plain',
+      data: { a: 1 },
+    });
+  });
+
+  const ce = {
+    'ce-specversion': '1.0',
+    'ce-id': '1',
+    'ce-source': '/s',
+    'ce-type': 't',
+    'content-type': 'application/json',
+  };
+  const bad: Array<{
+    name: string;
+    headers: Record<string, string>;
+    body: string;
+    status: number;
+    message: RegExp;
+  }> = [
+    {
+      name: 'empty body',
+      headers: { 'content-type': 'application/json' },
+      body: '',
+      status: 400,
+      message: /empty request body/,
+    },
+    {
+      name: 'invalid JSON',
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":',
+      status: 400,
+      message: /not valid JSON/,
+    },
+    {
+      name: 'binary without ce-id',
+      headers: { ...ce, 'ce-id': '' },
+      body: '{}',
+      status: 400,
+      message: /ce-id/,
+    },
+    {
+      name: 'binary without ce-type',
+      headers: { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s' },
+      body: '{}',
+      status: 400,
+      message: /ce-type/,
+    },
+    {
+      name: 'binary with invalid JSON data',
+      headers: ce,
+      body: '{bad',
+      status: 400,
+      message: /invalid CloudEvent/,
+    },
+    {
+      name: 'binary with XML data',
+      headers: { ...ce, 'content-type': 'application/xml' },
+      body: '<a/>',
+      status: 415,
+      message: /application\/json/,
+    },
+    {
+      name: 'unsupported specversion',
+      headers: { ...ce, 'ce-specversion': '0.3' },
+      body: '{}',
+      status: 400,
+      message: /specversion/,
+    },
+    {
+      name: 'structured without id',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: '{"specversion":"1.0","source":"/s","type":"t"}',
+      status: 400,
+      message: /'id'/,
+    },
+    {
+      name: 'structured not an object',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: '[1]',
+      status: 400,
+      message: /JSON object/,
+    },
+    {
+      name: 'structured invalid JSON',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: '{"specversion":',
+      status: 400,
+      message: /not valid JSON/,
+    },
+    {
+      name: 'batch mode',
+      headers: { 'content-type': 'application/cloudevents-batch+json' },
+      body: '[]',
+      status: 415,
+      message: /batched/,
+    },
+  ];
+  it.each(bad)('$name -> $status', ({ headers, body, status, message }) => {
+    let caught: unknown;
+    try {
+      decodeRequest(headers, body);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(BadRequestError);
+    expect((caught as BadRequestError).status).toBe(status);
+    expect((caught as BadRequestError).message).toMatch(message);
+  });
+});
