@@ -87,7 +87,7 @@ export class ExchangeClient {
   readonly id: string;
   readonly ex: Exchange;
   readonly budget: WeightBudget;
-  private readonly stats = new AsyncLocalStorage<CallStats>();
+  private readonly context = new AsyncLocalStorage<{ stats: CallStats; bodies: string[] }>();
   private marketsLoadedAt = -Infinity;
   private marketsLoading: Promise<Record<string, Market>> | undefined;
   private bannedUntil = 0;
@@ -119,8 +119,8 @@ export class ExchangeClient {
     ex.throttle = (async (cost?: number) => {
       const weight = typeof cost === 'number' && Number.isFinite(cost) ? cost : 1;
       await this.budget.take(weight);
-      const s = this.stats.getStore();
-      if (s) s.weight += weight;
+      const s = this.context.getStore();
+      if (s) s.stats.weight += weight;
       return throttle(cost);
     }) as Exchange['throttle'];
     ex.fetchImplementation = this.fetchImplementation.bind(this);
@@ -132,8 +132,8 @@ export class ExchangeClient {
     if (now < this.bannedUntil) {
       throw new ExchangeRefusal(418, this.bannedUntil - now, 'exchange IP ban in force');
     }
-    const s = this.stats.getStore();
-    if (s) s.requests += 1;
+    const ctx = this.context.getStore();
+    if (ctx) ctx.stats.requests += 1;
     const res = await fetch(url, {
       method: init['method'] as string,
       headers: init['headers'] as Record<string, string>,
@@ -148,6 +148,7 @@ export class ExchangeClient {
       throw new ExchangeRefusal(res.status, retryAfterMs, `HTTP ${res.status}: ${text}`);
     }
     const text = await res.text();
+    if (ctx && res.ok) ctx.bodies.push(text);
     const type = res.headers.get('content-type') ?? '';
     if (res.ok && type.includes('json')) {
       try {
@@ -189,10 +190,22 @@ export class ExchangeClient {
    * call until its Retry-After; 451 names the setting for another host; bad symbols and parameters are 400.
    */
   async call<T>(what: string, stats: CallStats, log: Logger, fn: (ex: Exchange) => Promise<T>): Promise<T> {
+    return (await this.callWithRaw(what, stats, log, fn)).value;
+  }
+
+  /** Like `call`, and also returns the raw bodies of the successful answer, to recover the exchange's exact text. */
+  async callWithRaw<T>(
+    what: string,
+    stats: CallStats,
+    log: Logger,
+    fn: (ex: Exchange) => Promise<T>,
+  ): Promise<{ value: T; raw: string[] }> {
     const started = this.timer.now();
     for (let attempt = 0; ; attempt++) {
+      const ctx = { stats, bodies: [] as string[] };
       try {
-        return await this.stats.run(stats, () => fn(this.ex));
+        const value = await this.context.run(ctx, () => fn(this.ex));
+        return { value, raw: ctx.bodies };
       } catch (err) {
         const mapped = this.classify(err, what);
         if (!mapped.retry) throw mapped.error;

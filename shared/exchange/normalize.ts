@@ -12,16 +12,47 @@ import type { FundingRate, Market, OHLCV, OrderBook, Ticker, Trade } from './ccx
 
 const DECIMAL = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 
-/** A decimal string as the exchange sent it, or null when absent; numbers (ccxt-computed) become their shortest text. */
-export function dec(value: unknown): string | null {
+/**
+ * The decimal texts of a raw exchange answer by numeric value. ccxt parses some structures (order books) to floats
+ * whatever `number` is; this gives back the exchange's own text for such a float.
+ */
+export class RawDecimals {
+  private readonly byValue = new Map<number, string>();
+
+  constructor(bodies: readonly string[]) {
+    for (const body of bodies) {
+      // Quoted decimals and bare JSON numbers, in order; the first text of a value wins.
+      for (const m of body.matchAll(
+        /"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"|[:,[]\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?=\s*[,\]}])/g,
+      )) {
+        const text = (m[1] ?? m[2]) as string;
+        const n = Number(text);
+        if (Number.isFinite(n) && !this.byValue.has(n)) this.byValue.set(n, text);
+      }
+    }
+  }
+
+  /** The exchange's text for a float ccxt produced, else the float's shortest text. */
+  text(value: number): string {
+    return this.byValue.get(value) ?? String(value);
+  }
+}
+
+const NO_RAW = new RawDecimals([]);
+
+/**
+ * A decimal string as the exchange sent it, or null when absent. A number (a float ccxt made) is mapped back to the
+ * exchange's text through `raw` when given, else written as its shortest text.
+ */
+export function dec(value: unknown, raw: RawDecimals = NO_RAW): string | null {
   if (value === undefined || value === null || value === '') return null;
   if (typeof value === 'string') return DECIMAL.test(value) ? value : null;
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : null;
+  if (typeof value === 'number') return Number.isFinite(value) ? raw.text(value) : null;
   return null;
 }
 
-function reqDec(value: unknown, field: string): string {
-  const d = dec(value);
+function reqDec(value: unknown, field: string, raw?: RawDecimals): string {
+  const d = dec(value, raw);
   if (d === null) throw new TypeError(`missing or non-decimal ${field}: ${JSON.stringify(value)}`);
   return d;
 }
@@ -90,7 +121,12 @@ export function toTicker(t: Ticker, now: number, symbol: string): TickerRecord {
 }
 
 /** Order-book levels, best first, one record per level and side, at most `depth` per side. */
-export function toOrderBookLevels(book: OrderBook, depth: number, now: number): OrderBookLevelRecord[] {
+export function toOrderBookLevels(
+  book: OrderBook,
+  depth: number,
+  now: number,
+  raw: RawDecimals = NO_RAW,
+): OrderBookLevelRecord[] {
   const exchangeTs = ms(book.timestamp);
   const ts = exchangeTs ?? now;
   const nonce = book.nonce === undefined || book.nonce === null ? null : String(book.nonce);
@@ -107,8 +143,8 @@ export function toOrderBookLevels(book: OrderBook, depth: number, now: number): 
         nonce,
         side,
         level: i,
-        price: reqDec(level[0], 'price'),
-        amount: reqDec(level[1], 'amount'),
+        price: reqDec(level[0], 'price', raw),
+        amount: reqDec(level[1], 'amount', raw),
       });
     });
   }

@@ -13,7 +13,15 @@ import {
 } from '../events/schemas.ts';
 import type { CallStats, ExchangeClient } from '../exchange/client.ts';
 import type { Exchange, Market, OHLCV, Ticker } from '../exchange/ccxt.ts';
-import { toFunding, toMarket, toOhlcv, toOrderBookLevels, toTicker, toTrade } from '../exchange/normalize.ts';
+import {
+  RawDecimals,
+  toFunding,
+  toMarket,
+  toOhlcv,
+  toOrderBookLevels,
+  toTicker,
+  toTrade,
+} from '../exchange/normalize.ts';
 import { pageCandles, pageTrades, type Candle } from '../exchange/paging.ts';
 import type { CursorStore, SeriesKey } from '../lake/cursors.ts';
 import type { Logger } from '../log.ts';
@@ -310,10 +318,18 @@ async function fetchSeries(
       return fetched as Fetched<Dataset>;
     }
     case 'orderbook': {
-      const book = await client.call(`fetchOrderBook ${plan.symbol}`, stats, log, (ex) =>
-        ex.fetchOrderBook(plan.symbol, plan.depth),
+      // ccxt parses order books to floats: take the exchange's own text back from the raw answer.
+      const { value: book, raw } = await client.callWithRaw(
+        `fetchOrderBook ${plan.symbol}`,
+        stats,
+        log,
+        (ex) => ex.fetchOrderBook(plan.symbol, plan.depth),
       );
-      return { ...snapshot, records: toOrderBookLevels(book, plan.depth, deps.now()), pages: 1 };
+      return {
+        ...snapshot,
+        records: toOrderBookLevels(book, plan.depth, deps.now(), new RawDecimals(raw)),
+        pages: 1,
+      };
     }
     case 'tickers': {
       const markets = await client.markets(stats, log);
