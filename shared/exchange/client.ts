@@ -148,6 +148,14 @@ export class ExchangeClient {
       throw new ExchangeRefusal(res.status, retryAfterMs, `HTTP ${res.status}: ${text}`);
     }
     const text = await res.text();
+    if (res.status >= 500) {
+      // Whatever the body says (some exchanges put a business code there), a 5xx is the exchange failing: retry.
+      throw new ExchangeRefusal(
+        res.status,
+        parseRetryAfter(res.headers.get('retry-after'), now),
+        `HTTP ${res.status}: ${text.slice(0, 300)}`,
+      );
+    }
     if (ctx && res.ok) ctx.bodies.push(text);
     const type = res.headers.get('content-type') ?? '';
     if (res.ok && type.includes('json')) {
@@ -267,7 +275,12 @@ export class ExchangeClient {
           ),
         };
       }
-      const code = err.status === 429 ? 'exchange_rate_limited' : 'exchange_bad_response';
+      const code =
+        err.status === 429
+          ? 'exchange_rate_limited'
+          : err.status >= 500
+            ? 'exchange_unavailable'
+            : 'exchange_bad_response';
       return {
         retry: true,
         error: new TransientError(code, `${this.id} ${what}: ${err.message}`, { call: what }),

@@ -119,26 +119,20 @@ export function planRequest(
         break;
       }
       case 'funding': {
+        // Funding exists for swaps only: of the symbols asked, the swaps; all loaded swaps when none were named.
         const swaps = Object.keys(markets).filter((s) => isSwap(markets[s]));
-        if (symbols.length > 0) {
-          const notSwap = symbols.filter((s) => !isSwap(markets[s]));
-          if (notSwap.length > 0) {
-            throw new BadRequestError(
-              `funding rates exist only for swap markets; not swaps: ${notSwap.join(', ')} (swaps look like BTC/USDT:USDT)`,
-              { notSwap },
-              400,
-              'bad_symbol',
-            );
-          }
-        } else if (swaps.length === 0) {
+        const chosen = symbols.length > 0 ? symbols.filter((s) => isSwap(markets[s])) : swaps;
+        if (chosen.length === 0) {
           throw new BadRequestError(
-            `no swap markets are loaded on ${cfg.exchange}; add swap to MARKET_TYPES to extract funding rates`,
+            symbols.length > 0
+              ? `funding rates exist only for swap markets; none of ${symbols.join(', ')} is a swap (swaps look like BTC/USDT:USDT)`
+              : `no swap markets are loaded on ${cfg.exchange}; add swap to MARKET_TYPES to extract funding rates`,
             undefined,
             400,
-            'unsupported_dataset',
+            symbols.length > 0 ? 'bad_symbol' : 'unsupported_dataset',
           );
         }
-        plans.push({ dataset, symbol: null, symbols: symbols.length > 0 ? symbols : swaps });
+        plans.push({ dataset, symbol: null, symbols: chosen });
         break;
       }
     }

@@ -1,16 +1,15 @@
 // Starts an HTTP server for a function registered with the Functions Framework (the container entry point).
 import type { Server } from 'node:http';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { ConfigError } from '../errors.ts';
 import { log } from '../log.ts';
+import { functionServer } from './server.ts';
 
 /**
  * Serves the function registered as `name` on PORT (default 8080) and drains in-flight requests on SIGTERM, as
- * Knative expects. The Functions Framework's own server factory (exposed as getTestServer) is used so that a
- * bundle that contains the framework can start itself without its CLI loader.
+ * Knative expects. A bundle that contains the Functions Framework starts itself this way, without its CLI loader.
  */
 export function serve(name: string, port = Number(process.env['PORT'] ?? 8080)): Server {
-  const server = getTestServer(name);
+  const server = functionServer(name);
   server.listen(port, () => {
     const address = server.address();
     const actual = typeof address === 'object' && address ? address.port : port;

@@ -1,9 +1,9 @@
 // Builds an extract function wired to a fake exchange and a test sink, served through the Functions Framework.
 import { http } from '@google-cloud/functions-framework';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Server } from 'node:http';
 import { createExtractHandler } from '../../functions/extract/handler.ts';
 import { loadExtractConfig, type ExtractConfig } from '../../shared/config.ts';
+import { functionServer } from '../../shared/http/server.ts';
 import { ExchangeClient } from '../../shared/exchange/client.ts';
 import type { CursorStore } from '../../shared/lake/cursors.ts';
 import { MemoryCursorStore } from './cursors.ts';
@@ -42,5 +42,5 @@ export function extractUnderTest(opts: {
   const cursors = opts.cursors ?? new MemoryCursorStore();
   const name = `extract-test-${++seq}`;
   http(name, createExtractHandler(cfg, { client, cursors, now: () => clock.now }));
-  return { cfg, client, cursors, server: getTestServer(name), clock };
+  return { cfg, client, cursors, server: functionServer(name), clock };
 }

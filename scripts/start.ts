@@ -1,0 +1,262 @@
+// Local run: embedded S3, an extract server per exchange (same entry as the container), a local event receiver,
+// and a schedule that ticks every minute. `--offline` serves recorded exchange data instead of the live APIs.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
+import { buildEvent, decodeRequest, toBinary } from '../shared/events/cloudevent.ts';
+import {
+  EventType,
+  extractBatchSchema,
+  type ExtractSummary,
+  type OhlcvRecord,
+} from '../shared/events/schemas.ts';
+import { s3Client } from '../shared/lake/s3.ts';
+import { startFakeExchange, type FakeExchangeId } from './offline/fake-exchange.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(`--${name}`);
+const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+if (flag('help')) {
+  console.log(`npm start -- [--offline] [--once] [--exchanges=binance,bybit] [--symbols=BTC/USDT,BTC/USDT:USDT] [--port=8080]
+  --offline    serve recorded exchange responses (no network needed)
+  --once       run one schedule tick, print the summary and exit
+Ports: extract-<exchange> on --port, --port+1, ...; the event receiver on 8070; embedded S3 on 4568.`);
+  process.exit(0);
+}
+
+const offline = flag('offline');
+const once = flag('once');
+const listed = readFileSync(join(root, 'knative/exchanges.txt'), 'utf8')
+  .split('\n')
+  .map((l) => l.replace(/#.*/, '').trim())
+  .filter(Boolean);
+const exchanges = (option('exchanges')?.split(',') ?? listed).filter(Boolean);
+const symbols = option('symbols')?.split(',') ?? ['BTC/USDT', 'BTC/USDT:USDT'];
+const basePort = Number(option('port') ?? 8080);
+const stateDir = join(root, '.local');
+const children: ChildProcess[] = [];
+const closers: Array<() => Promise<unknown>> = [];
+
+function line(text: string): void {
+  process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${text}\n`);
+}
+
+async function reachable(id: string): Promise<string | undefined> {
+  const ccxt = await import('ccxt');
+  const ex = new (
+    ccxt.default as unknown as Record<string, new () => { urls: { www?: unknown; api: unknown } }>
+  )[id]!();
+  const api = JSON.stringify(ex.urls.api);
+  const host = /https:\/\/([a-z0-9.-]+\.[a-z]{2,})/i.exec(api)?.[1];
+  if (!host) return undefined;
+  try {
+    await fetch(`https://${host}/`, { method: 'HEAD', signal: AbortSignal.timeout(4000) });
+    return undefined;
+  } catch (err) {
+    return `${host}: ${(err as Error).cause ? String((err as { cause: unknown }).cause) : (err as Error).message}`;
+  }
+}
+
+async function startS3(): Promise<string> {
+  if (process.env['S3_ENDPOINT']) return process.env['S3_ENDPOINT'];
+  const dir = join(stateDir, 's3');
+  mkdirSync(dir, { recursive: true });
+  const server = new S3rver({ port: 4568, address: '127.0.0.1', silent: true, directory: dir });
+  await server.run();
+  closers.push(() => server.close());
+  return 'http://127.0.0.1:4568';
+}
+
+/** The local end of the event path until load-raw runs here: stores each event under .local/events and reports. */
+async function startReceiver(): Promise<string> {
+  const latest = new Map<string, { rows: number; last?: number }>();
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+        const d = decodeRequest(headers, Buffer.concat(chunks));
+        if (d.kind !== 'cloudevent') throw new Error('not a CloudEvent');
+        const ev = d.event;
+        const dir = join(
+          stateDir,
+          'events',
+          String(ev['exchange'] ?? 'unknown'),
+          String(ev['dataset'] ?? ev.type),
+        );
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, `${ev.id}.json`), JSON.stringify(ev.toJSON(), null, 1));
+        if (ev.type === EventType.extractBatch) {
+          const batch = extractBatchSchema.parse(ev.data);
+          const key = [batch.exchange, batch.dataset, batch.symbol ?? '*', batch.timeframe ?? '']
+            .join(' ')
+            .trim();
+          const s = latest.get(key) ?? { rows: 0 };
+          s.rows += batch.records.length;
+          if (batch.dataset === 'ohlcv') {
+            const closed = (batch.records as OhlcvRecord[]).filter((r) => r.closed).at(-1);
+            if (closed) s.last = Math.max(s.last ?? 0, closed.ts);
+          }
+          latest.set(key, s);
+          const lag = s.last
+            ? ` latest closed candle ${new Date(s.last).toISOString().slice(0, 16)}Z, lag ${Math.round((Date.now() - s.last) / 1000)} s`
+            : '';
+          line(`${key}: +${batch.records.length} rows (total ${s.rows})${lag}`);
+        }
+        res.writeHead(202).end();
+      } catch (err) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end(String(err));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(8070, '127.0.0.1', r));
+  closers.push(() => new Promise((r) => server.close(r)));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}
+
+function startExtract(id: string, port: number, env: Record<string, string>): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'scripts/serve-function.ts'), 'extract'],
+    {
+      env: {
+        ...process.env,
+        ...env,
+        EXCHANGE: id,
+        PORT: String(port),
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  children.push(child);
+  return new Promise((resolveStart, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      buf += b.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const text = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (text.includes('"function listening"')) resolveStart();
+        if (/"severity":"(WARNING|ERROR)"/.test(text)) line(`extract-${id}: ${text}`);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`extract-${id} exited with code ${code}`)));
+  });
+}
+
+async function tick(id: string, url: string, n: number): Promise<void> {
+  const ev = buildEvent({
+    id: `local-${id}-${Date.now()}-${n}`,
+    source: '/local/schedule',
+    type: 'dev.knative.sources.ping',
+    time: Date.now(),
+    data: { datasets: ['ohlcv', 'tickers'], symbols, timeframe: '1m' },
+    extensions: { exchange: id },
+  });
+  const { headers, body } = toBinary(ev);
+  const res = await fetch(url, { method: 'POST', headers, body });
+  const text = await res.text();
+  if (!res.ok) {
+    line(`extract-${id}: tick failed with HTTP ${res.status}: ${text}`);
+    return;
+  }
+  const summary = JSON.parse(text) as ExtractSummary;
+  line(
+    `extract-${id}: tick done, ${summary.events} events, ${summary.exchangeRequests} exchange requests, weight ${summary.weightUsed}`,
+  );
+}
+
+async function main(): Promise<void> {
+  mkdirSync(stateDir, { recursive: true });
+  const apis: Record<string, string> = {};
+  if (offline) {
+    for (const [i, id] of exchanges.entries()) {
+      const fake = await startFakeExchange({ exchange: id as FakeExchangeId, port: 9101 + i });
+      closers.push(() => fake.close());
+      apis[id] = fake.url;
+    }
+    line(`offline: recorded exchange data served for ${exchanges.join(', ')}`);
+  } else {
+    for (const id of exchanges) {
+      const problem = await reachable(id);
+      if (problem) {
+        console.error(
+          `${id} cannot be reached from this machine (${problem}); run offline with: npm start -- --offline`,
+        );
+        process.exit(2);
+      }
+    }
+  }
+  const s3 = await startS3();
+  await s3Client({
+    endpoint: s3,
+    region: 'us-east-1',
+    accessKeyId: 'S3RVER',
+    secretAccessKey: 'S3RVER',
+    bucket: 'crypto-raw',
+  })
+    .send(new CreateBucketCommand({ Bucket: 'crypto-raw' }))
+    .catch(() => undefined);
+  const sink = await startReceiver();
+  const urls: Record<string, string> = {};
+  await Promise.all(
+    exchanges.map((id, i) => {
+      urls[id] = `http://127.0.0.1:${basePort + i}/`;
+      return startExtract(id, basePort + i, {
+        K_SINK: sink,
+        S3_ENDPOINT: s3,
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        ...(apis[id] ? { EXCHANGE_API_BASE_URL: apis[id] } : {}),
+      });
+    }),
+  );
+  for (const id of exchanges) line(`extract-${id} listening on ${urls[id]}`);
+  line(`events are stored under .local/events; embedded S3 at ${s3}`);
+  let n = 0;
+  const runTick = () =>
+    Promise.all(
+      exchanges.map((id) =>
+        tick(id, urls[id]!, ++n).catch((e: unknown) => line(`extract-${id}: ${String(e)}`)),
+      ),
+    );
+  await runTick();
+  if (once) return shutdown(0);
+  line('next ticks every minute at :00; Ctrl-C stops everything');
+  setTimeout(
+    () => {
+      void runTick();
+      setInterval(() => void runTick(), 60_000);
+    },
+    60_000 - (Date.now() % 60_000),
+  );
+}
+
+let stopping = false;
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  for (const c of children) c.kill('SIGTERM');
+  await Promise.all(
+    children.map((c) => (c.exitCode === null ? new Promise((r) => c.on('exit', r)) : undefined)),
+  );
+  for (const close of closers.reverse()) await close().catch(() => undefined);
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  void shutdown(1);
+});
