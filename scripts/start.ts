@@ -15,9 +15,12 @@ import {
   type OhlcvRecord,
 } from '../shared/events/schemas.ts';
 import { s3Client } from '../shared/lake/s3.ts';
+import { nextOpen, parseTimeframe } from '../shared/time.ts';
 import { startFakeExchange, type FakeExchangeId } from './offline/fake-exchange.ts';
 
 const root = resolve(import.meta.dirname, '..');
+// The AWS SDK's notice that its 2027 releases need Node 22 is not actionable in a local run on Node 20.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
 const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -75,7 +78,7 @@ async function startS3(): Promise<string> {
 
 /** The local end of the event path until load-raw runs here: stores each event under .local/events and reports. */
 async function startReceiver(): Promise<string> {
-  const latest = new Map<string, { rows: number; last?: number }>();
+  const latest = new Map<string, { rows: number; last?: number; closesAt?: number }>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -101,9 +104,11 @@ async function startReceiver(): Promise<string> {
             .trim();
           const s = latest.get(key) ?? { rows: 0 };
           s.rows += batch.records.length;
-          if (batch.dataset === 'ohlcv') {
+          if (batch.dataset === 'ohlcv' && batch.timeframe) {
             const closed = (batch.records as OhlcvRecord[]).filter((r) => r.closed).at(-1);
-            if (closed) s.last = Math.max(s.last ?? 0, closed.ts);
+            const tf = parseTimeframe(batch.timeframe);
+            if (closed && tf) s.last = Math.max(s.last ?? 0, closed.ts);
+            if (closed && tf) s.closesAt = nextOpen(tf, s.last ?? closed.ts);
           }
           latest.set(key, s);
           const lag = s.last
