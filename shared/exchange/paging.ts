@@ -72,9 +72,10 @@ export const TRADES_WINDOW_MS = 3_600_000;
 
 /**
  * Fetches every trade with a time in [since, until), in windows of at most one hour, paging inside a window from
- * the newest trade seen (inclusive, de-duplicated by id) until a page brings nothing new. When an exchange
- * answers with trades outside the asked window (it serves only recent trades), what it did not cover is reported
- * in `missing` rather than passed over.
+ * the newest trade seen (inclusive, de-duplicated by id) until a page brings nothing new. When the first page of a
+ * window starts after the window does, the gap is asked for once more: an exchange that honours time windows
+ * answers with what is there (often nothing), one that serves only recent trades answers outside the window, and
+ * then what it did not cover is reported in `missing` rather than passed over.
  */
 export async function pageTrades<T extends TimedItem>(opts: {
   since: number;
@@ -86,6 +87,28 @@ export async function pageTrades<T extends TimedItem>(opts: {
   const byId = new Map<string, T>();
   const missing: MissingRange[] = [];
   let pages = 0;
+  const fetch = async (since: number, until: number): Promise<T[]> => {
+    pages += 1;
+    return opts.fetchPage(since, until, opts.pageLimit);
+  };
+  const outside = (page: T[], since: number, until: number) =>
+    page.some((t) => t.ts < since || t.ts >= until);
+  const oldestOf = (page: T[]) => page.reduce((m, t) => Math.min(m, t.ts), Infinity);
+  /** A recent-only exchange: keep what falls in the range, report the part before its oldest trade. */
+  const recentOnly = (answers: T[]) => {
+    for (const t of answers) if (t.ts >= opts.since && t.ts < opts.until) byId.set(t.id, t);
+    const oldest = oldestOf(answers);
+    if (oldest > opts.since) {
+      missing.push({
+        since: opts.since,
+        until: Math.min(oldest, opts.until),
+        reason:
+          'the exchange serves only its most recent trades; older ones in the window were not available',
+        retryable: false,
+      });
+    }
+  };
+
   let windowStart = opts.since;
   outer: while (windowStart < opts.until) {
     const windowEnd = Math.min(windowStart + TRADES_WINDOW_MS, opts.until);
@@ -100,38 +123,30 @@ export async function pageTrades<T extends TimedItem>(opts: {
         });
         break outer;
       }
-      const page = await opts.fetchPage(cursor, windowEnd, opts.pageLimit);
-      pages += 1;
-      const ignoresWindow = page.some((t) => t.ts >= windowEnd || t.ts < cursor);
-      if (ignoresWindow) {
-        // Recent-only exchange: one answer is all there is; keep what falls in the whole range.
-        const inRange = page.filter((t) => t.ts >= opts.since && t.ts < opts.until);
-        for (const t of inRange) byId.set(t.id, t);
-        const oldest = page.reduce((m, t) => Math.min(m, t.ts), Infinity);
-        if (oldest > opts.since) {
+      const page = await fetch(cursor, windowEnd);
+      if (outside(page, cursor, windowEnd)) {
+        recentOnly(page);
+        break outer;
+      }
+      const oldest = oldestOf(page);
+      if (first && page.length > 0 && oldest > cursor) {
+        const probe = await fetch(cursor, oldest);
+        if (outside(probe, cursor, oldest)) {
+          recentOnly([...page, ...probe]);
+          break outer;
+        }
+        for (const t of probe) byId.set(t.id, t);
+        if (probe.length >= opts.pageLimit) {
           missing.push({
-            since: opts.since,
-            until: Math.min(oldest, opts.until),
-            reason:
-              'the exchange serves only its most recent trades; older ones in the window were not available',
+            since: cursor,
+            until: oldestOf(probe),
+            reason: 'more trades before the first page than one page holds',
             retryable: false,
           });
         }
-        break outer;
       }
       const fresh = page.filter((t) => !byId.has(t.id));
       for (const t of fresh) byId.set(t.id, t);
-      if (first && page.length >= opts.pageLimit) {
-        const oldest = page.reduce((m, t) => Math.min(m, t.ts), Infinity);
-        if (oldest > cursor) {
-          missing.push({
-            since: cursor,
-            until: oldest,
-            reason: 'a full page started after the window start',
-            retryable: false,
-          });
-        }
-      }
       if (fresh.length === 0) {
         if (page.length >= opts.pageLimit && page.every((t) => t.ts === cursor)) {
           missing.push({

@@ -10,6 +10,7 @@ import {
   type ExtractBatch,
   type ExtractSummary,
   type OhlcvRecord,
+  type TradeRecord,
 } from '../../shared/events/schemas.ts';
 import {
   startFakeExchange,
@@ -160,6 +161,37 @@ describe.each(exchanges)('extract on $id', (x) => {
       'trades',
       'trades',
     ]);
+  });
+
+  it('trades: every trade of the window once, or the part the exchange cannot serve reported', async () => {
+    const res = await request(make().server)
+      .post('/')
+      .send({ datasets: ['trades'], symbols: [x.spot], lookback: 'PT2H' })
+      .expect(200);
+    const series = (res.body as ExtractSummary).series[0]!;
+    const trades = batchesOf(sink).flatMap((b) =>
+      b.dataset === 'trades' ? (b.records as TradeRecord[]) : [],
+    );
+    expect(new Set(trades.map((t) => t.id)).size).toBe(trades.length);
+    expect(trades.every((t, i) => i === 0 || t.ts >= trades[i - 1]!.ts)).toBe(true);
+    expect(trades.every((t) => t.ts >= NOW - 7_200_000 && t.ts < NOW)).toBe(true);
+    if (x.id === 'binance') {
+      // Binance pages by time: ids are consecutive from the window start to now.
+      expect(series.missing).toEqual([]);
+      expect(trades.every((t, i) => i === 0 || Number(t.id) === Number(trades[i - 1]!.id) + 1)).toBe(true);
+      expect(trades[0]!.ts - (NOW - 7_200_000)).toBeLessThan(4_000);
+      expect(NOW - trades.at(-1)!.ts).toBeLessThan(4_000);
+    } else {
+      // Bybit and OKX serve only recent trades: the older part is reported, not passed over.
+      expect(series.missing).toEqual([
+        {
+          since: NOW - 7_200_000,
+          until: trades[0]!.ts,
+          reason: expect.stringMatching(/only its most recent trades/),
+          retryable: false,
+        },
+      ]);
+    }
   });
 
   it('retries 5xx and 429 (with Retry-After) and then succeeds', async () => {

@@ -112,6 +112,35 @@ describe('pageTrades', () => {
     });
     expect(out.items.map((t) => t.id)).toEqual(trades.filter((t) => t.ts < until).map((t) => t.id));
   });
+  it('a recent-only exchange that caps its answer below the page size still gets the gap reported', async () => {
+    const recent = async () => trades.slice(-60);
+    const until = trades.at(-1)!.ts + 1;
+    const out = await pageTrades({
+      since: until - 600_000,
+      until,
+      pageLimit: 1000,
+      maxPages: 1000,
+      fetchPage: recent,
+    });
+    expect(out.items).toHaveLength(60);
+    expect(out.missing).toEqual([
+      expect.objectContaining({ since: until - 600_000, until: trades.at(-60)!.ts, retryable: false }),
+    ]);
+  });
+  it('a quiet start of the window is asked once more and is not reported', async () => {
+    const quiet = trades.filter((t) => t.ts >= T0 + 100_000);
+    const fetchPage = async (since: number, until: number, limit: number) =>
+      quiet.filter((t) => t.ts >= since && t.ts < until).slice(0, limit);
+    const out = await pageTrades({
+      since: T0,
+      until: T0 + 200_000,
+      pageLimit: 1000,
+      maxPages: 1000,
+      fetchPage,
+    });
+    expect(out.missing).toEqual([]);
+    expect(out.items.map((t) => t.id)).toEqual(quiet.filter((t) => t.ts < T0 + 200_000).map((t) => t.id));
+  });
   it('a recent-only exchange gets the uncovered part reported as missing', async () => {
     const recent = async () => trades.slice(-100);
     const out = await pageTrades({

@@ -1,0 +1,119 @@
+// The exchange client against the offline fake: URL rewrite, market cache with TTL, timeouts and bad JSON retried.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadExtractConfig } from '../../../shared/config.ts';
+import { TransientError } from '../../../shared/errors.ts';
+import {
+  ExchangeClient,
+  ccxtMarketTypes,
+  parseRetryAfter,
+  rewriteApiUrls,
+  type CallStats,
+} from '../../../shared/exchange/client.ts';
+import { log } from '../../../shared/log.ts';
+import { startFakeExchange, type FakeExchange } from '../../../scripts/offline/fake-exchange.ts';
+
+const NOW = Date.UTC(2026, 10, 24, 12, 0, 30);
+const stats = (): CallStats => ({ requests: 0, retries: 0, weight: 0 });
+
+describe('pure helpers', () => {
+  it('rewrites scheme and host of every API URL, templates included', () => {
+    const api = {
+      public: 'https://api.binance.com/api/v3',
+      fapi: ['https://fapi.binance.com/fapi/v1'],
+      rest: 'https://{hostname}',
+      spot: 'https://api.{hostname}/v5',
+    };
+    expect(rewriteApiUrls(api, 'http://127.0.0.1:9000/')).toEqual({
+      public: 'http://127.0.0.1:9000/api/v3',
+      fapi: ['http://127.0.0.1:9000/fapi/v1'],
+      rest: 'http://127.0.0.1:9000',
+      spot: 'http://127.0.0.1:9000/v5',
+    });
+  });
+  it('reads Retry-After as seconds or a date', () => {
+    expect(parseRetryAfter('2')).toBe(2000);
+    expect(parseRetryAfter(new Date(10_000).toUTCString(), 4_000)).toBe(6000);
+    expect(parseRetryAfter(null)).toBeUndefined();
+    expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+  it('maps unified market types to ccxt fetchMarkets types', () => {
+    expect(ccxtMarketTypes(['spot', 'linear', 'inverse'], ['spot', 'swap'])).toEqual([
+      'spot',
+      'linear',
+      'inverse',
+    ]);
+    expect(ccxtMarketTypes(['spot', 'linear', 'inverse', 'option'], ['swap'])).toEqual(['linear', 'inverse']);
+    expect(ccxtMarketTypes(['spot', 'future', 'swap', 'option'], ['spot', 'swap'])).toEqual(['spot', 'swap']);
+  });
+});
+
+describe('ExchangeClient', () => {
+  let fake: FakeExchange;
+  beforeAll(async () => {
+    fake = await startFakeExchange({ exchange: 'binance', now: NOW });
+  });
+  afterAll(() => fake?.close());
+  const client = (env: Record<string, string> = {}) =>
+    new ExchangeClient(
+      loadExtractConfig({
+        EXCHANGE: 'binance',
+        K_SINK: 'http://127.0.0.1:9/',
+        EXCHANGE_API_BASE_URL: fake.url,
+        RETRY_BASE_DELAY_MS: '5',
+        RETRY_WINDOW_MS: '2000',
+        ...env,
+      }),
+    );
+
+  it('loads markets only for the configured types and caches them until MARKETS_TTL', async () => {
+    const c = client({ MARKET_TYPES: 'spot', MARKETS_TTL: 'PT0.3S' });
+    const count = () => fake.requests.filter((r) => r.path.endsWith('/exchangeInfo')).length;
+    const before = count();
+    const markets = await c.markets(stats(), log);
+    expect(Object.values(markets).every((m) => m?.type === 'spot')).toBe(true);
+    expect(fake.requests.filter((r) => r.path.endsWith('/exchangeInfo')).slice(-1)[0]?.path).toBe(
+      '/api/v3/exchangeInfo',
+    );
+    await c.markets(stats(), log);
+    expect(count() - before).toBe(1);
+    await new Promise((r) => setTimeout(r, 350));
+    await c.markets(stats(), log);
+    expect(count() - before).toBe(2);
+  });
+
+  it('a slow exchange times out and is retried within the retry window, then 503', async () => {
+    const c = client({ EXCHANGE_TIMEOUT_MS: '100', RETRY_WINDOW_MS: '400' });
+    await c.markets(stats(), log);
+    fake.addFault({ pathPrefix: '/api/v3/depth', delayMs: 300, status: 200, body: '{}' });
+    const s = stats();
+    const err = await c
+      .call('fetchOrderBook', s, log, (ex) => ex.fetchOrderBook('BTC/USDT', 5))
+      .catch((e: unknown) => e);
+    fake.clearFaults();
+    expect(err).toBeInstanceOf(TransientError);
+    expect((err as TransientError).status).toBe(503);
+    expect((err as TransientError).message).toMatch(/timed out/);
+    expect(s.retries).toBeGreaterThan(0);
+  });
+
+  it('a truncated JSON answer is retried and then succeeds', async () => {
+    const c = client();
+    await c.markets(stats(), log);
+    fake.addFault({ pathPrefix: '/api/v3/depth', truncate: true, times: 1 });
+    const s = stats();
+    const book = await c.call('fetchOrderBook', s, log, (ex) => ex.fetchOrderBook('BTC/USDT', 5));
+    expect(book.bids.length).toBe(5);
+    expect(s.retries).toBe(1);
+  });
+
+  it('counts the weight it spends and keeps within WEIGHT_BUDGET_PER_MINUTE', async () => {
+    const c = client({ WEIGHT_BUDGET_PER_MINUTE: '1000', MARKET_TYPES: 'spot' });
+    const s = stats();
+    await c.markets(s, log);
+    await c.call('fetchOHLCV', s, log, (ex) => ex.fetchOHLCV('BTC/USDT', '1m', NOW - 3_600_000, 1000));
+    expect(s.requests).toBe(2);
+    expect(s.weight).toBeGreaterThan(0);
+    expect(c.budget.used()).toBe(s.weight);
+    expect(c.budget.limitPerMinute).toBe(1000);
+  });
+});
