@@ -46,6 +46,15 @@ const commonSchema = z.object({
   MINIO_PASSWORD: opt(z.string()),
   AWS_ACCESS_KEY_ID: opt(z.string()),
   AWS_SECRET_ACCESS_KEY: opt(z.string()),
+  DATABASE_URL: opt(z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })),
+  POSTGRESQL_HOST: z.preprocess(
+    emptyToUndefined,
+    z.string().default('postgresql.database.svc.cluster.local'),
+  ),
+  POSTGRESQL_PORT: z.preprocess(emptyToUndefined, int(1, 65535).default(5432)),
+  POSTGRESQL_USER: z.preprocess(emptyToUndefined, z.string().default('crypto')),
+  POSTGRESQL_PASSWORD: opt(z.string()),
+  POSTGRESQL_DATABASE: z.preprocess(emptyToUndefined, z.string().default('crypto')),
 });
 
 const extractSchema = z.object({
@@ -90,12 +99,23 @@ export interface S3Settings {
   bucket: string;
 }
 
+/** PostgreSQL connection settings (DATABASE_URL wins over the POSTGRESQL_* parts). */
+export interface DatabaseSettings {
+  connectionString: string | undefined;
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  database: string;
+}
+
 /** Settings every function shares. */
 export interface CommonConfig {
   logLevel: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
   port: number;
   maxBodyBytes: number;
   s3: S3Settings;
+  db: DatabaseSettings;
 }
 
 /** Settings of the extract function. */
@@ -126,7 +146,9 @@ function parse<T extends z.ZodType>(schema: T, env: Env): z.output<T> {
   const lines = result.error.issues.map((issue) => {
     const name = issue.path.length > 0 ? String(issue.path[0]) : 'environment';
     const value =
-      name in env && !/PASSWORD|SECRET|TOKEN/.test(name) ? ` (got ${JSON.stringify(env[name])})` : '';
+      name in env && !/PASSWORD|SECRET|TOKEN|KEY|DATABASE_URL/.test(name)
+        ? ` (got ${JSON.stringify(env[name])})`
+        : '';
     return `${name}: ${issue.message}${value}`;
   });
   throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
@@ -154,6 +176,14 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       accessKeyId: c.MINIO_USER ?? c.MINIO_ACCESS_KEY ?? c.AWS_ACCESS_KEY_ID,
       secretAccessKey: c.MINIO_PASSWORD ?? c.AWS_SECRET_ACCESS_KEY,
       bucket: c.RAW_BUCKET,
+    },
+    db: {
+      connectionString: c.DATABASE_URL,
+      host: c.POSTGRESQL_HOST,
+      port: c.POSTGRESQL_PORT,
+      user: c.POSTGRESQL_USER,
+      password: c.POSTGRESQL_PASSWORD,
+      database: c.POSTGRESQL_DATABASE,
     },
   };
 }

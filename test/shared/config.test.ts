@@ -24,6 +24,24 @@ describe('loadCommonConfig', () => {
       'http://s3.local:4569',
     );
   });
+  it('defaults PostgreSQL to the seed host and the crypto database; DATABASE_URL when given', () => {
+    expect(loadCommonConfig({}).db).toMatchObject({
+      host: 'postgresql.database.svc.cluster.local',
+      port: 5432,
+      database: 'crypto',
+      connectionString: undefined,
+    });
+    expect(loadCommonConfig({ POSTGRESQL_HOST: 'db', POSTGRESQL_PASSWORD: 'pw' }).db).toMatchObject({
+      host: 'db',
+      password: 'pw',
+    });
+    expect(loadCommonConfig({ DATABASE_URL: 'postgres://u@h/crypto' }).db.connectionString).toBe(
+      'postgres://u@h/crypto',
+    );
+    expect(() => loadCommonConfig({ DATABASE_URL: 'mysql://h/db' })).toThrow(
+      /DATABASE_URL: must be a postgres:\/\/ URL/,
+    );
+  });
   it('takes credentials from the seed names, then the AWS ones', () => {
     expect(
       loadCommonConfig({ MINIO_USER: 'u', MINIO_PASSWORD: 'p', AWS_ACCESS_KEY_ID: 'a' }).s3,
@@ -82,6 +100,14 @@ describe('loadExtractConfig', () => {
     );
   });
 
+  it('never echoes a connection string, which may hold a password', () => {
+    expect(() => loadCommonConfig({ DATABASE_URL: 'mysql://u:hunter2secret@h/db' })).toThrow(ConfigError);
+    try {
+      loadCommonConfig({ DATABASE_URL: 'mysql://u:hunter2secret@h/db' });
+    } catch (err) {
+      expect(String(err)).not.toContain('hunter2secret');
+    }
+  });
   it('never echoes a secret value in the message', () => {
     try {
       loadExtractConfig({ ...base, MINIO_PASSWORD: 'hunter2secret', MAX_EVENT_BYTES: 'x' });
