@@ -80,6 +80,7 @@ async function main() {
     results.push(await bundle(`extract-${id}`, 'extract', 'extract', [oneExchange(id)]));
   }
   if (allCcxt) results.push(await bundle('extract-all-ccxt', 'extract', 'extract', []));
+  for (const fn of ['load-raw']) results.push(await bundle(fn, fn, fn, []));
   const width = Math.max(...results.map((r) => r.name.length));
   for (const r of results)
     console.log(`${r.name.padEnd(width)}  ${(r.bytes / 1024 / 1024).toFixed(2)} MiB  ${r.outfile}`);

@@ -76,50 +76,71 @@ async function startS3(): Promise<string> {
   return 'http://127.0.0.1:4568';
 }
 
-/** The local end of the event path until load-raw runs here: stores each event under .local/events and reports. */
-async function startReceiver(): Promise<string> {
+/**
+ * The local stand-in for the Broker until the manifest-driven router exists: batch events go to load-raw (as the
+ * Trigger on their type does), retried on 5xx with backoff; a refused event is kept under .local/dead-letters.
+ */
+async function startBroker(loadRawUrl: string): Promise<string> {
   const latest = new Map<string, { rows: number; last?: number; closesAt?: number }>();
+  const deliver = async (headers: Record<string, string>, body: Buffer): Promise<number> => {
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetch(loadRawUrl, { method: 'POST', headers, body }).catch(() => undefined);
+      if (res && res.status < 500) return res.status;
+      if (attempt >= 4) return res?.status ?? 503;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  };
+  const progress = (ev: { data?: unknown }) => {
+    const batch = extractBatchSchema.parse(ev.data);
+    const key = [batch.exchange, batch.dataset, batch.symbol ?? '*', batch.timeframe ?? ''].join(' ').trim();
+    const s = latest.get(key) ?? { rows: 0 };
+    s.rows += batch.records.length;
+    const tf = batch.timeframe ? parseTimeframe(batch.timeframe) : undefined;
+    const closed =
+      batch.dataset === 'ohlcv' ? (batch.records as OhlcvRecord[]).filter((r) => r.closed).at(-1) : undefined;
+    if (closed && tf && closed.ts >= (s.last ?? 0)) {
+      s.last = closed.ts;
+      s.closesAt = nextOpen(tf, closed.ts);
+    }
+    latest.set(key, s);
+    const lag =
+      s.last !== undefined && s.closesAt !== undefined
+        ? `, latest closed candle ${new Date(s.last).toISOString().slice(0, 16)}Z, lag ${Math.round((Date.now() - s.closesAt) / 1000)} s after its close`
+        : '';
+    line(`${key}: +${batch.records.length} rows stored raw (total ${s.rows})${lag}`);
+  };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      try {
+      void (async () => {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-        const d = decodeRequest(headers, Buffer.concat(chunks));
-        if (d.kind !== 'cloudevent') throw new Error('not a CloudEvent');
-        const ev = d.event;
-        const dir = join(
-          stateDir,
-          'events',
-          String(ev['exchange'] ?? 'unknown'),
-          String(ev['dataset'] ?? ev.type),
-        );
-        mkdirSync(dir, { recursive: true });
-        writeFileSync(join(dir, `${ev.id}.json`), JSON.stringify(ev.toJSON(), null, 1));
-        if (ev.type === EventType.extractBatch) {
-          const batch = extractBatchSchema.parse(ev.data);
-          const key = [batch.exchange, batch.dataset, batch.symbol ?? '*', batch.timeframe ?? '']
-            .join(' ')
-            .trim();
-          const s = latest.get(key) ?? { rows: 0 };
-          s.rows += batch.records.length;
-          if (batch.dataset === 'ohlcv' && batch.timeframe) {
-            const closed = (batch.records as OhlcvRecord[]).filter((r) => r.closed).at(-1);
-            const tf = parseTimeframe(batch.timeframe);
-            if (closed && tf) s.last = Math.max(s.last ?? 0, closed.ts);
-            if (closed && tf) s.closesAt = nextOpen(tf, s.last ?? closed.ts);
-          }
-          latest.set(key, s);
-          const lag = s.last
-            ? ` latest closed candle ${new Date(s.last).toISOString().slice(0, 16)}Z, lag ${Math.round((Date.now() - s.last) / 1000)} s`
-            : '';
-          line(`${key}: +${batch.records.length} rows (total ${s.rows})${lag}`);
+        const body = Buffer.concat(chunks);
+        let decoded;
+        try {
+          decoded = decodeRequest(headers, body);
+        } catch (err) {
+          res.writeHead(400, { 'content-type': 'text/plain' }).end(String(err));
+          return;
         }
+        if (decoded.kind !== 'cloudevent') {
+          res.writeHead(400).end('the broker accepts CloudEvents');
+          return;
+        }
+        const ev = decoded.event;
         res.writeHead(202).end();
-      } catch (err) {
-        res.writeHead(400, { 'content-type': 'text/plain' }).end(String(err));
-      }
+        if (ev.type !== EventType.extractBatch) return;
+        const status = await deliver(headers, body);
+        if (status < 300) {
+          progress(ev);
+          return;
+        }
+        const dir = join(stateDir, 'dead-letters');
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, `${ev.id}.json`), JSON.stringify({ status, event: ev.toJSON() }, null, 1));
+        line(`load-raw refused event ${ev.id} with HTTP ${status}; kept in .local/dead-letters`);
+      })();
     });
   });
   await new Promise<void>((r) => server.listen(8070, '127.0.0.1', r));
@@ -127,21 +148,21 @@ async function startReceiver(): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 }
 
-function startExtract(id: string, port: number, env: Record<string, string>): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(root, 'scripts/serve-function.ts'), 'extract'],
-    {
-      env: {
-        ...process.env,
-        ...env,
-        EXCHANGE: id,
-        PORT: String(port),
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+function startFunction(
+  name: string,
+  label: string,
+  port: number,
+  env: Record<string, string>,
+): Promise<void> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'scripts/serve-function.ts'), name], {
+    env: {
+      ...process.env,
+      ...env,
+      PORT: String(port),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
-  );
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   return new Promise((resolveStart, reject) => {
     let buf = '';
@@ -152,10 +173,10 @@ function startExtract(id: string, port: number, env: Record<string, string>): Pr
         const text = buf.slice(0, i);
         buf = buf.slice(i + 1);
         if (text.includes('"function listening"')) resolveStart();
-        if (/"severity":"(WARNING|ERROR)"/.test(text)) line(`extract-${id}: ${text}`);
+        if (/"severity":"(WARNING|ERROR)"/.test(text)) line(`${label}: ${text}`);
       }
     });
-    child.on('exit', (code) => reject(new Error(`extract-${id} exited with code ${code}`)));
+    child.on('exit', (code) => reject(new Error(`${label} exited with code ${code}`)));
   });
 }
 
@@ -212,22 +233,33 @@ async function main(): Promise<void> {
   })
     .send(new CreateBucketCommand({ Bucket: 'crypto-raw' }))
     .catch(() => undefined);
-  const sink = await startReceiver();
+  const s3Env = {
+    S3_ENDPOINT: s3,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    RAW_BUCKET: 'crypto-raw',
+  };
+  const loadRawPort = basePort + exchanges.length;
+  await startFunction('load-raw', 'load-raw', loadRawPort, s3Env);
+  const loadRawUrl = `http://127.0.0.1:${loadRawPort}/`;
+  const broker = await startBroker(loadRawUrl);
   const urls: Record<string, string> = {};
   await Promise.all(
     exchanges.map((id, i) => {
       urls[id] = `http://127.0.0.1:${basePort + i}/`;
-      return startExtract(id, basePort + i, {
-        K_SINK: sink,
-        S3_ENDPOINT: s3,
-        AWS_ACCESS_KEY_ID: 'S3RVER',
-        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      return startFunction('extract', `extract-${id}`, basePort + i, {
+        ...s3Env,
+        EXCHANGE: id,
+        K_SINK: broker,
         ...(apis[id] ? { EXCHANGE_API_BASE_URL: apis[id] } : {}),
       });
     }),
   );
   for (const id of exchanges) line(`extract-${id} listening on ${urls[id]}`);
-  line(`events are stored under .local/events; embedded S3 at ${s3}`);
+  line(
+    `load-raw listening on ${loadRawUrl} (bucket crypto-raw in embedded S3 at ${s3}, files under .local/s3)`,
+  );
+  line(`broker (local stand-in) on ${broker}: batch events -> load-raw`);
   let n = 0;
   const runTick = () =>
     Promise.all(

@@ -1,0 +1,113 @@
+// The load-raw HTTP handler: accept one extract-batch CloudEvent, store it as a raw JSON object, answer 204.
+import type { HttpFunction } from '@google-cloud/functions-framework';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { CommonConfig } from '../../shared/config.ts';
+import { BadRequestError } from '../../shared/errors.ts';
+import { decodeRequest } from '../../shared/events/cloudevent.ts';
+import {
+  EventType,
+  SCHEMA_VERSION,
+  describeIssues,
+  extractBatchSchema,
+} from '../../shared/events/schemas.ts';
+import { rawBody, sendError, sendJson, traceparentOf } from '../../shared/http/respond.ts';
+import { batchBody, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
+import { log as rootLog } from '../../shared/log.ts';
+
+/** S3 metadata must be ASCII: keep ASCII printable text, percent-encode the rest. */
+function meta(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+}
+
+/** Builds the load-raw function. */
+export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }): HttpFunction {
+  const baseLog = rootLog.child({ component: 'load-raw' });
+  return async (req, res) => {
+    const traceparent = traceparentOf(req);
+    let log = traceparent ? baseLog.child({ traceparent }) : baseLog;
+    try {
+      if (req.method === 'GET') {
+        sendJson(res, 200, {
+          function: 'load-raw',
+          bucket: cfg.s3.bucket,
+          accepts: EventType.extractBatch,
+          schemaVersion: SCHEMA_VERSION,
+        });
+        return;
+      }
+      if (req.method !== 'POST') {
+        res.set('allow', 'GET, POST');
+        throw new BadRequestError(
+          `method ${req.method} is not allowed: POST a CloudEvent`,
+          undefined,
+          405,
+          'method_not_allowed',
+        );
+      }
+      const incoming = decodeRequest(req.headers, rawBody(req, cfg.maxBodyBytes));
+      if (incoming.kind !== 'cloudevent') {
+        throw new BadRequestError(
+          `load-raw accepts CloudEvents of type ${EventType.extractBatch} (binary or structured mode), not plain JSON`,
+        );
+      }
+      const { event } = incoming;
+      log = log.child({ eventId: event.id, eventSource: event.source });
+      if (event.type !== EventType.extractBatch) {
+        throw new BadRequestError(
+          `unsupported event type '${event.type}': load-raw accepts ${EventType.extractBatch}`,
+          undefined,
+          400,
+          'unsupported_event_type',
+        );
+      }
+      const version = event['schemaversion'];
+      if (version !== undefined && String(version) !== String(SCHEMA_VERSION)) {
+        throw new BadRequestError(
+          `unsupported schema version '${String(version)}': load-raw reads version ${SCHEMA_VERSION}`,
+          undefined,
+          400,
+          'unsupported_schema_version',
+        );
+      }
+      const parsed = extractBatchSchema.safeParse(event.data);
+      if (!parsed.success) {
+        throw new BadRequestError(
+          `invalid extract batch: ${describeIssues(parsed.error).slice(0, 10).join('; ')}`,
+          { issues: describeIssues(parsed.error).slice(0, 50) },
+        );
+      }
+      const batch = parsed.data;
+      if (event['exchange'] !== undefined && event['exchange'] !== batch.exchange) {
+        throw new BadRequestError(
+          `the exchange attribute '${String(event['exchange'])}' does not match the data's exchange '${batch.exchange}'`,
+        );
+      }
+      log = log.child({
+        exchange: batch.exchange,
+        dataset: batch.dataset,
+        ...(batch.symbol ? { symbol: batch.symbol } : {}),
+      });
+      const key = batchKey(event, batch);
+      const result = await putIfChanged(deps.s3, cfg.s3.bucket, key, batchBody(event), {
+        'event-id': meta(event.id),
+        'event-source': meta(event.source),
+        'event-type': event.type,
+        'schema-version': String(batch.schemaVersion),
+        'extracted-at': new Date(batch.extractedAt).toISOString(),
+        records: String(batch.records.length),
+      });
+      log.info(result.written ? 'raw object stored' : 'raw object already stored', {
+        key,
+        bytes: result.bytes,
+        records: batch.records.length,
+      });
+      // A Trigger's subscriber must answer with an empty body or a CloudEvent: 204, the key in a header.
+      res
+        .status(204)
+        .set({ 'x-object-key': encodeURI(key), 'x-object-written': String(result.written) })
+        .end();
+    } catch (err) {
+      sendError(res, err, log);
+    }
+  };
+}

@@ -1,0 +1,104 @@
+// Raw-lake objects: deterministic, browsable keys for extract batches and their exact bytes (the whole CloudEvent).
+import { createHash } from 'node:crypto';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { CloudEvent } from 'cloudevents';
+import { TransientError } from '../errors.ts';
+import { canonicalJson } from '../events/batches.ts';
+import type { ExtractBatch } from '../events/schemas.ts';
+import { symbolSegment } from './cursors.ts';
+
+/** Prefix under which extract batches land (everything else in the bucket is state or dead letters). */
+export const BATCH_PREFIX = 'exchange=';
+
+function compact(ms: number): string {
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
+}
+
+function recordTimes(batch: ExtractBatch): number[] {
+  return (batch.records as Array<{ ts?: unknown }>)
+    .map((r) => r.ts)
+    .filter((t): t is number => typeof t === 'number');
+}
+
+/**
+ * The object key of a batch event, e.g.
+ * `exchange=binance/dataset=ohlcv/symbol=BTC-USDT/timeframe=1m/date=2026-11-24/20261124T000000Z-20261124T005900Z_<hash>.json`.
+ * The date and range come from the records (else the window, else the extraction time); the hash is of the event
+ * id and source, so the same event always gets the same key and different chunks never collide.
+ */
+export function batchKey(event: Pick<CloudEvent<unknown>, 'id' | 'source'>, batch: ExtractBatch): string {
+  const times = recordTimes(batch);
+  const from = times.length > 0 ? Math.min(...times) : (batch.window?.since ?? batch.extractedAt);
+  const to = times.length > 0 ? Math.max(...times) : (batch.window?.until ?? batch.extractedAt);
+  const hash = createHash('sha256').update(`${event.source}\n${event.id}`).digest('hex').slice(0, 16);
+  const parts = [
+    `exchange=${batch.exchange}`,
+    `dataset=${batch.dataset}`,
+    ...(batch.symbol !== null ? [`symbol=${symbolSegment(batch.symbol)}`] : []),
+    ...(batch.timeframe !== null ? [`timeframe=${batch.timeframe}`] : []),
+    `date=${new Date(from).toISOString().slice(0, 10)}`,
+    `${compact(from)}-${compact(to)}_${hash}.json`,
+  ];
+  return parts.join('/');
+}
+
+/** The bytes stored for an event: its attributes and data as canonical JSON (same event, same bytes). */
+export function batchBody(event: CloudEvent<unknown>): Buffer {
+  return Buffer.from(canonicalJson(event.toJSON()));
+}
+
+/** The MD5 hex S3 reports as the ETag of a single-part upload. */
+export function md5Hex(body: Buffer): string {
+  return createHash('md5').update(body).digest('hex');
+}
+
+/** What writing an object did. */
+export interface PutResult {
+  key: string;
+  bytes: number;
+  etag: string;
+  /** False when an identical object was already there (nothing written, no new notification). */
+  written: boolean;
+}
+
+/**
+ * Writes `body` at `key` unless an object with the same content is already there. Metadata names the event.
+ * S3 failures are transient (503) so the delivery is retried.
+ */
+export async function putIfChanged(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: Buffer,
+  metadata: Record<string, string>,
+): Promise<PutResult> {
+  const etag = md5Hex(body);
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch((err: unknown) => {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404 || (err as { name?: string }).name === 'NotFound') return undefined;
+      throw err;
+    });
+    if (head?.ETag?.replace(/"/g, '') === etag) return { key, bytes: body.length, etag, written: false };
+    const put = await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ContentType: 'application/json',
+        Metadata: metadata,
+      }),
+    );
+    return { key, bytes: body.length, etag: put.ETag?.replace(/"/g, '') ?? etag, written: true };
+  } catch (err) {
+    throw new TransientError(
+      's3_unavailable',
+      `writing s3://${bucket}/${key} failed: ${(err as Error).message}`,
+      undefined,
+      { cause: err },
+    );
+  }
+}
