@@ -1,7 +1,7 @@
 // Bundles every function with esbuild into dist/<name>/index.mjs; extract gets one bundle per exchange holding only
 // that exchange's ccxt class. Prints each bundle's size.
 // Usage: node scripts/build.mjs [--exchanges=a,b] [--all-ccxt] [--outdir=dist]
-import { readFileSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -80,7 +80,9 @@ async function main() {
     results.push(await bundle(`extract-${id}`, 'extract', 'extract', [oneExchange(id)]));
   }
   if (allCcxt) results.push(await bundle('extract-all-ccxt', 'extract', 'extract', []));
-  for (const fn of ['load-raw']) results.push(await bundle(fn, fn, fn, []));
+  for (const fn of ['load-raw', 'transform']) results.push(await bundle(fn, fn, fn, []));
+  // transform applies migrations (MIGRATE_ON_START) from the .sql files beside its bundle.
+  cpSync(join(root, 'shared/db/migrations'), join(outdir, 'transform/migrations'), { recursive: true });
   const width = Math.max(...results.map((r) => r.name.length));
   for (const r of results)
     console.log(`${r.name.padEnd(width)}  ${(r.bytes / 1024 / 1024).toFixed(2)} MiB  ${r.outfile}`);

@@ -5,6 +5,7 @@ import { serve, startOrExit } from '../shared/http/serve.ts';
 const FUNCTIONS: Record<string, () => Promise<unknown>> = {
   extract: () => import('../functions/extract/index.ts'),
   'load-raw': () => import('../functions/load-raw/index.ts'),
+  transform: () => import('../functions/transform/index.ts'),
 };
 
 const name = process.argv[2] ?? '';

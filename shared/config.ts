@@ -90,6 +90,14 @@ const extractSchema = z.object({
   SINK_RETRIES: z.preprocess(emptyToUndefined, int(0, 10).default(2)),
 });
 
+const transformSchema = z.object({
+  /** MinIO's webhook auth_token: when set, requests must carry `Authorization: Bearer <token>`. */
+  TRANSFORM_AUTH_TOKEN: opt(z.string().min(16, 'must be at least 16 characters')),
+  MAX_OBJECT_BYTES: z.preprocess(emptyToUndefined, int(1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024)),
+  MIGRATE_ON_START: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('false')),
+  DB_POOL_MAX: z.preprocess(emptyToUndefined, int(1, 100).default(4)),
+});
+
 /** S3/MinIO connection settings. */
 export interface S3Settings {
   endpoint: string;
@@ -116,6 +124,14 @@ export interface CommonConfig {
   maxBodyBytes: number;
   s3: S3Settings;
   db: DatabaseSettings;
+}
+
+/** Settings of the transform function. */
+export interface TransformConfig extends CommonConfig {
+  authToken: string | undefined;
+  maxObjectBytes: number;
+  migrateOnStart: boolean;
+  dbPoolMax: number;
 }
 
 /** Settings of the extract function. */
@@ -224,5 +240,18 @@ export function loadExtractConfig(env: Env = process.env, knownExchanges?: reado
     cursorStore: e.CURSOR_STORE,
     sinkTimeoutMs: e.SINK_TIMEOUT_MS,
     sinkRetries: e.SINK_RETRIES,
+  };
+}
+
+/** Parses the transform function's settings. */
+export function loadTransformConfig(env: Env = process.env): TransformConfig {
+  const common = loadCommonConfig(env);
+  const t = parse(transformSchema, env);
+  return {
+    ...common,
+    authToken: t.TRANSFORM_AUTH_TOKEN,
+    maxObjectBytes: t.MAX_OBJECT_BYTES,
+    migrateOnStart: t.MIGRATE_ON_START === 'true',
+    dbPoolMax: t.DB_POOL_MAX,
   };
 }

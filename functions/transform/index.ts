@@ -1,0 +1,23 @@
+// Entry of the transform function: settings, PostgreSQL pool (migrations on start when asked), S3 client, handler.
+import { http } from '@google-cloud/functions-framework';
+import { loadTransformConfig } from '../../shared/config.ts';
+import { migrate } from '../../shared/db/migrate.ts';
+import { createPool } from '../../shared/db/pool.ts';
+import { s3Client } from '../../shared/lake/s3.ts';
+import { log, registerSecret, setLogLevel } from '../../shared/log.ts';
+import { createTransformHandler } from './handler.ts';
+
+const cfg = loadTransformConfig(process.env);
+setLogLevel(cfg.logLevel);
+registerSecret(cfg.s3.secretAccessKey);
+registerSecret(cfg.db.password);
+registerSecret(cfg.authToken);
+if (cfg.db.connectionString) registerSecret(new URL(cfg.db.connectionString).password || undefined);
+
+const pool = createPool(cfg.db, cfg.dbPoolMax);
+if (cfg.migrateOnStart) {
+  const applied = await migrate(pool);
+  log.info('migrations applied on start', { component: 'transform', applied });
+}
+
+http('transform', createTransformHandler(cfg, { pool, s3: s3Client(cfg.s3) }));

@@ -1,0 +1,391 @@
+// Bulk writers: rows go through COPY into a session staging table, then one INSERT ... ON CONFLICT per table.
+import type { PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Dataset, ExtractBatch, RecordOf } from '../events/schemas.ts';
+
+type Cell = string | number | boolean | null;
+
+/** How one dataset maps to its table. */
+export interface TableSpec<R> {
+  table: string;
+  columns: readonly string[];
+  key: readonly string[];
+  /** Extra ORDER BY after the key for DISTINCT ON, so that duplicates inside one batch resolve the same way. */
+  prefer: string;
+  /** When an existing row is replaced (SQL over `t` = existing row, EXCLUDED = new row). */
+  replaceWhen: string;
+  row(r: R, ctx: RowContext): Cell[];
+}
+
+/** What every row of a batch shares. */
+export interface RowContext {
+  exchange: string;
+  symbol: string | null;
+  timeframe: string | null;
+  extractedAt: string;
+  sourceKey: string;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+/** Immutable facts keep the row from the lexicographically first object, whatever the delivery order. */
+const FIRST_SOURCE = 'EXCLUDED.source_key < t.source_key';
+
+const ohlcv: TableSpec<RecordOf['ohlcv']> = {
+  table: 'ohlcv',
+  columns: [
+    'exchange',
+    'symbol',
+    'timeframe',
+    'open_time',
+    'open',
+    'high',
+    'low',
+    'close',
+    'volume',
+    'closed',
+    'extracted_at',
+    'source_key',
+  ],
+  key: ['exchange', 'symbol', 'timeframe', 'open_time'],
+  prefer: 'closed DESC, extracted_at DESC, source_key',
+  // A closed candle is final; a partial one is replaced by a closed one or by a newer extraction.
+  replaceWhen: `(NOT t.closed AND EXCLUDED.closed)
+    OR (NOT t.closed AND NOT EXCLUDED.closed AND (EXCLUDED.extracted_at, EXCLUDED.source_key) > (t.extracted_at, t.source_key))
+    OR (t.closed AND EXCLUDED.closed AND ${FIRST_SOURCE})`,
+  row: (r, c) => [
+    c.exchange,
+    c.symbol,
+    c.timeframe,
+    iso(r.ts),
+    r.open,
+    r.high,
+    r.low,
+    r.close,
+    r.volume,
+    r.closed,
+    c.extractedAt,
+    c.sourceKey,
+  ],
+};
+
+const trades: TableSpec<RecordOf['trades']> = {
+  table: 'trades',
+  columns: [
+    'exchange',
+    'symbol',
+    'trade_id',
+    'ts',
+    'side',
+    'price',
+    'amount',
+    'cost',
+    'taker_or_maker',
+    'source_key',
+  ],
+  key: ['exchange', 'symbol', 'trade_id'],
+  prefer: 'source_key',
+  replaceWhen: FIRST_SOURCE,
+  row: (r, c) => [
+    c.exchange,
+    c.symbol,
+    r.id,
+    iso(r.ts),
+    r.side,
+    r.price,
+    r.amount,
+    r.cost,
+    r.takerOrMaker,
+    c.sourceKey,
+  ],
+};
+
+const tickers: TableSpec<RecordOf['tickers']> = {
+  table: 'ticker_snapshots',
+  columns: [
+    'exchange',
+    'symbol',
+    'ts',
+    'exchange_ts',
+    'bid',
+    'bid_volume',
+    'ask',
+    'ask_volume',
+    'last',
+    'open',
+    'high',
+    'low',
+    'vwap',
+    'base_volume',
+    'quote_volume',
+    'change',
+    'percentage',
+    'mark_price',
+    'index_price',
+    'source_key',
+  ],
+  key: ['exchange', 'symbol', 'ts'],
+  prefer: 'source_key',
+  replaceWhen: FIRST_SOURCE,
+  row: (r, c) => [
+    c.exchange,
+    r.symbol,
+    iso(r.ts),
+    iso(r.exchangeTs),
+    r.bid,
+    r.bidVolume,
+    r.ask,
+    r.askVolume,
+    r.last,
+    r.open,
+    r.high,
+    r.low,
+    r.vwap,
+    r.baseVolume,
+    r.quoteVolume,
+    r.change,
+    r.percentage,
+    r.markPrice,
+    r.indexPrice,
+    c.sourceKey,
+  ],
+};
+
+const orderbook: TableSpec<RecordOf['orderbook']> = {
+  table: 'orderbook_levels',
+  columns: [
+    'exchange',
+    'symbol',
+    'ts',
+    'side',
+    'level',
+    'price',
+    'amount',
+    'exchange_ts',
+    'nonce',
+    'source_key',
+  ],
+  key: ['exchange', 'symbol', 'ts', 'side', 'level'],
+  prefer: 'source_key',
+  replaceWhen: FIRST_SOURCE,
+  row: (r, c) => [
+    c.exchange,
+    c.symbol,
+    iso(r.ts),
+    r.side,
+    r.level,
+    r.price,
+    r.amount,
+    iso(r.exchangeTs),
+    r.nonce,
+    c.sourceKey,
+  ],
+};
+
+const funding: TableSpec<RecordOf['funding']> = {
+  table: 'funding_rates',
+  columns: [
+    'exchange',
+    'symbol',
+    'ts',
+    'exchange_ts',
+    'funding_rate',
+    'funding_ts',
+    'next_funding_ts',
+    'mark_price',
+    'index_price',
+    'funding_interval',
+    'source_key',
+  ],
+  key: ['exchange', 'symbol', 'ts'],
+  prefer: 'source_key',
+  replaceWhen: FIRST_SOURCE,
+  row: (r, c) => [
+    c.exchange,
+    r.symbol,
+    iso(r.ts),
+    iso(r.exchangeTs),
+    r.fundingRate,
+    iso(r.fundingTs),
+    iso(r.nextFundingTs),
+    r.markPrice,
+    r.indexPrice,
+    r.interval,
+    c.sourceKey,
+  ],
+};
+
+const markets: TableSpec<RecordOf['markets']> = {
+  table: 'instruments',
+  columns: [
+    'exchange',
+    'symbol',
+    'market_id',
+    'type',
+    'base',
+    'quote',
+    'settle',
+    'active',
+    'linear',
+    'inverse',
+    'contract_size',
+    'expiry',
+    'strike',
+    'option_type',
+    'price_precision',
+    'amount_precision',
+    'min_amount',
+    'min_cost',
+    'maker',
+    'taker',
+    'info',
+    'extracted_at',
+    'source_key',
+  ],
+  key: ['exchange', 'symbol'],
+  prefer: 'extracted_at DESC, source_key DESC',
+  // The newest description of an instrument wins; ties resolve the same way in any delivery order.
+  replaceWhen: '(EXCLUDED.extracted_at, EXCLUDED.source_key) > (t.extracted_at, t.source_key)',
+  row: (r, c) => [
+    c.exchange,
+    r.symbol,
+    r.id,
+    r.type,
+    r.base,
+    r.quote,
+    r.settle,
+    r.active,
+    r.linear,
+    r.inverse,
+    r.contractSize,
+    iso(r.expiry),
+    r.strike,
+    r.optionType,
+    r.pricePrecision,
+    r.amountPrecision,
+    r.minAmount,
+    r.minCost,
+    r.maker,
+    r.taker,
+    r.info === null || r.info === undefined ? null : JSON.stringify(r.info),
+    c.extractedAt,
+    c.sourceKey,
+  ],
+};
+
+/** Table spec per dataset. */
+export const TABLES: { [D in Dataset]: TableSpec<RecordOf[D]> } = {
+  ohlcv,
+  trades,
+  tickers,
+  orderbook,
+  funding,
+  markets,
+};
+
+/** One data-quality finding. */
+export interface Finding {
+  exchange: string;
+  dataset: string;
+  symbol: string;
+  series: string;
+  ts: number;
+  check: string;
+  details: Record<string, unknown>;
+  sourceKey: string;
+}
+
+export const FINDINGS: TableSpec<Finding> = {
+  table: 'dq_findings',
+  columns: ['exchange', 'dataset', 'symbol', 'series', 'ts', 'check_name', 'details', 'source_key'],
+  key: ['exchange', 'dataset', 'symbol', 'series', 'ts', 'check_name'],
+  prefer: 'source_key',
+  replaceWhen: FIRST_SOURCE,
+  row: (f) => [
+    f.exchange,
+    f.dataset,
+    f.symbol,
+    f.series,
+    iso(f.ts),
+    f.check,
+    JSON.stringify(f.details),
+    f.sourceKey,
+  ],
+};
+
+/** COPY text format: tab-separated, \N for null, backslash escapes. */
+function copyText(cell: Cell): string {
+  if (cell === null) return '\\N';
+  if (typeof cell === 'boolean') return cell ? 't' : 'f';
+  if (typeof cell === 'number') return String(cell);
+  return /[\\\t\n\r]/.test(cell)
+    ? cell.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')
+    : cell;
+}
+
+async function copyRows(
+  client: PoolClient,
+  table: string,
+  columns: readonly string[],
+  rows: Cell[][],
+): Promise<void> {
+  const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('finish', resolve);
+    stream.on('error', reject);
+  });
+  const lines: string[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) lines[i] = (rows[i] as Cell[]).map(copyText).join('\t');
+  stream.end(lines.join('\n') + '\n');
+  await done;
+}
+
+/**
+ * Upserts rows into `spec.table` inside the caller's transaction: COPY into a temporary staging table (emptied at
+ * commit), then one INSERT ... SELECT DISTINCT ON (key) ... ON CONFLICT DO UPDATE ... WHERE spec.replaceWhen.
+ * Returns the number of rows inserted or replaced.
+ */
+export async function upsertRows<R>(
+  client: PoolClient,
+  spec: TableSpec<R>,
+  records: readonly R[],
+  ctx: RowContext,
+): Promise<number> {
+  if (records.length === 0) return 0;
+  const stage = `stage_${spec.table}`;
+  await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${stage} (LIKE ${spec.table}) ON COMMIT DELETE ROWS`);
+  await copyRows(
+    client,
+    stage,
+    spec.columns,
+    records.map((r) => spec.row(r, ctx)),
+  );
+  const cols = spec.columns.join(', ');
+  const updates = spec.columns
+    .filter((c) => !spec.key.includes(c))
+    .map((c) => `${c} = EXCLUDED.${c}`)
+    .join(', ');
+  const res = await client.query(
+    `INSERT INTO ${spec.table} AS t (${cols})
+     SELECT DISTINCT ON (${spec.key.join(', ')}) ${cols} FROM ${stage} ORDER BY ${spec.key.join(', ')}, ${spec.prefer}
+     ON CONFLICT (${spec.key.join(', ')}) DO UPDATE SET ${updates} WHERE ${spec.replaceWhen}`,
+  );
+  await client.query(`TRUNCATE ${stage}`);
+  return res.rowCount ?? 0;
+}
+
+/** Writes the records of one batch into its table. */
+export async function writeBatch(
+  client: PoolClient,
+  batch: ExtractBatch,
+  sourceKey: string,
+): Promise<number> {
+  const ctx: RowContext = {
+    exchange: batch.exchange,
+    symbol: batch.symbol,
+    timeframe: batch.timeframe,
+    extractedAt: new Date(batch.extractedAt).toISOString(),
+    sourceKey,
+  };
+  const spec = TABLES[batch.dataset] as TableSpec<unknown>;
+  return upsertRows(client, spec, batch.records as unknown[], ctx);
+}

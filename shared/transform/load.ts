@@ -1,0 +1,199 @@
+// Loads one raw object into PostgreSQL: validate, write rows, findings and the ledger row in ONE transaction.
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Pool, PoolClient } from 'pg';
+import { TransientError } from '../errors.ts';
+import { FINDINGS, upsertRows, writeBatch } from '../db/writers.ts';
+import {
+  EventType,
+  SCHEMA_VERSION,
+  describeIssues,
+  extractBatchSchema,
+  type ExtractBatch,
+} from '../events/schemas.ts';
+import { getObject } from '../lake/read.ts';
+import type { Logger } from '../log.ts';
+import { checkBatch } from './quality.ts';
+
+/** What loading an object did. */
+export type LoadResult =
+  | { status: 'loaded'; key: string; etag: string; rows: number; records: number; findings: number }
+  | { status: 'unchanged'; key: string; etag: string }
+  | { status: 'rejected'; key: string; etag: string; reason: string };
+
+/** What loading needs. */
+export interface LoadDeps {
+  pool: Pool;
+  s3: S3Client;
+  maxObjectBytes: number;
+  log: Logger;
+}
+
+/** A reason an object can never load; it is recorded and acknowledged (2xx) so MinIO's ordered queue moves on. */
+class Rejection extends Error {
+  constructor(
+    readonly reason: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(reason);
+  }
+}
+
+/** PostgreSQL errors worth retrying: connection loss, shutdown, serialization, deadlock, resource limits. */
+function transientPg(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return true; // network errors (ECONNREFUSED, ...) and unknown failures
+  return /^(08|40|53|57|58)/.test(code) || /^E[A-Z]+$/.test(code);
+}
+
+/** Parses and validates a raw object; anything wrong is a Rejection. */
+export function parseRawObject(body: Buffer): { batch: ExtractBatch; eventId: string } {
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new Rejection('invalid_json', { message: (err as Error).message });
+  }
+  if (envelope === null || typeof envelope !== 'object' || Array.isArray(envelope))
+    throw new Rejection('not_an_event');
+  const e = envelope as Record<string, unknown>;
+  if (e['type'] !== EventType.extractBatch)
+    throw new Rejection('wrong_event_type', { type: e['type'] ?? null });
+  if (e['schemaversion'] !== undefined && String(e['schemaversion']) !== String(SCHEMA_VERSION)) {
+    throw new Rejection('unsupported_schema_version', { schemaversion: e['schemaversion'] });
+  }
+  const parsed = extractBatchSchema.safeParse(e['data']);
+  if (!parsed.success)
+    throw new Rejection('invalid_batch', { issues: describeIssues(parsed.error).slice(0, 50) });
+  return { batch: parsed.data, eventId: typeof e['id'] === 'string' ? e['id'] : '' };
+}
+
+async function recordRejection(
+  pool: Pool,
+  bucket: string,
+  key: string,
+  etag: string,
+  r: Rejection,
+): Promise<void> {
+  await pool.query(
+    `INSERT INTO rejected_objects (bucket, object_key, etag, reason, details) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (bucket, object_key, etag) DO UPDATE SET reason = EXCLUDED.reason, details = EXCLUDED.details`,
+    [bucket, key, etag, r.reason, JSON.stringify(r.details ?? {})],
+  );
+}
+
+async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * Loads s3://bucket/key. An object already loaded with the same ETag is a no-op; a permanently bad object is
+ * recorded in rejected_objects; S3 or PostgreSQL failures are TransientErrors (5xx) and leave nothing half-written.
+ */
+export async function loadObject(deps: LoadDeps, bucket: string, key: string): Promise<LoadResult> {
+  const got = await getObject(deps.s3, bucket, key, deps.maxObjectBytes);
+  try {
+    if (got === 'missing') throw new Rejection('object_not_found');
+    if (got === 'too_large') throw new Rejection('object_too_large', { maxBytes: deps.maxObjectBytes });
+    const loaded = await deps.pool.query<{ etag: string }>(
+      'SELECT etag FROM ingestion_ledger WHERE bucket = $1 AND object_key = $2',
+      [bucket, key],
+    );
+    if (loaded.rows[0]?.etag === got.etag) return { status: 'unchanged', key, etag: got.etag };
+
+    const { batch, eventId } = parseRawObject(got.body);
+    const findings = checkBatch(batch, key);
+    const rows = await inTransaction(deps.pool, async (c) => {
+      const written = await writeBatch(c, batch, key);
+      await upsertRows(c, FINDINGS, findings, {
+        exchange: batch.exchange,
+        symbol: batch.symbol,
+        timeframe: batch.timeframe,
+        extractedAt: '',
+        sourceKey: key,
+      });
+      await c.query(
+        `INSERT INTO ingestion_ledger (bucket, object_key, etag, status, exchange, dataset, event_id, rows, row_counts, findings, loaded_at)
+         VALUES ($1, $2, $3, 'loaded', $4, $5, $6, $7, $8, $9, now())
+         ON CONFLICT (bucket, object_key) DO UPDATE SET etag = EXCLUDED.etag, status = EXCLUDED.status, event_id = EXCLUDED.event_id,
+           rows = EXCLUDED.rows, row_counts = EXCLUDED.row_counts, findings = EXCLUDED.findings, loaded_at = EXCLUDED.loaded_at`,
+        [
+          bucket,
+          key,
+          got.etag,
+          batch.exchange,
+          batch.dataset,
+          eventId,
+          batch.records.length,
+          JSON.stringify({ records: batch.records.length, written }),
+          findings.length,
+        ],
+      );
+      return written;
+    });
+    deps.log.info('object loaded', {
+      key,
+      records: batch.records.length,
+      written: rows,
+      findings: findings.length,
+      exchange: batch.exchange,
+      dataset: batch.dataset,
+    });
+    return {
+      status: 'loaded',
+      key,
+      etag: got.etag,
+      rows,
+      records: batch.records.length,
+      findings: findings.length,
+    };
+  } catch (err) {
+    if (err instanceof Rejection)
+      return loadRejected(deps, bucket, key, typeof got === 'object' ? got.etag : '', err);
+    if (err instanceof TransientError) throw err;
+    if (transientPg(err)) {
+      throw new TransientError(
+        'database_unavailable',
+        `loading ${key} failed: ${(err as Error).message}`,
+        undefined,
+        { cause: err },
+      );
+    }
+    // A row PostgreSQL refuses for good (e.g. a value out of range) makes the object permanently bad.
+    const rejection = new Rejection('database_rejected_rows', {
+      code: (err as { code?: string }).code,
+      message: (err as Error).message,
+    });
+    return loadRejected(deps, bucket, key, typeof got === 'object' ? got.etag : '', rejection);
+  }
+}
+
+async function loadRejected(
+  deps: LoadDeps,
+  bucket: string,
+  key: string,
+  etag: string,
+  r: Rejection,
+): Promise<LoadResult> {
+  await recordRejection(deps.pool, bucket, key, etag, r).catch((e: unknown) => {
+    throw new TransientError(
+      'database_unavailable',
+      `recording rejected object failed: ${(e as Error).message}`,
+    );
+  });
+  deps.log.warn('object rejected', { key, reason: r.reason, details: r.details });
+  return { status: 'rejected', key, etag, reason: r.reason };
+}

