@@ -1,5 +1,5 @@
 // Bulk writers: rows go through COPY into a session staging table, then one INSERT ... ON CONFLICT per table.
-import type { PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Dataset, ExtractBatch, RecordOf } from '../events/schemas.ts';
 
@@ -10,8 +10,6 @@ export interface TableSpec<R> {
   table: string;
   columns: readonly string[];
   key: readonly string[];
-  /** Extra ORDER BY after the key for DISTINCT ON, so that duplicates inside one batch resolve the same way. */
-  prefer: string;
   /** When an existing row is replaced (SQL over `t` = existing row, EXCLUDED = new row). */
   replaceWhen: string;
   row(r: R, ctx: RowContext): Cell[];
@@ -47,7 +45,6 @@ const ohlcv: TableSpec<RecordOf['ohlcv']> = {
     'source_key',
   ],
   key: ['exchange', 'symbol', 'timeframe', 'open_time'],
-  prefer: 'closed DESC, extracted_at DESC, source_key',
   // A closed candle is final; a partial one is replaced by a closed one or by a newer extraction.
   replaceWhen: `(NOT t.closed AND EXCLUDED.closed)
     OR (NOT t.closed AND NOT EXCLUDED.closed AND (EXCLUDED.extracted_at, EXCLUDED.source_key) > (t.extracted_at, t.source_key))
@@ -83,7 +80,6 @@ const trades: TableSpec<RecordOf['trades']> = {
     'source_key',
   ],
   key: ['exchange', 'symbol', 'trade_id'],
-  prefer: 'source_key',
   replaceWhen: FIRST_SOURCE,
   row: (r, c) => [
     c.exchange,
@@ -124,7 +120,6 @@ const tickers: TableSpec<RecordOf['tickers']> = {
     'source_key',
   ],
   key: ['exchange', 'symbol', 'ts'],
-  prefer: 'source_key',
   replaceWhen: FIRST_SOURCE,
   row: (r, c) => [
     c.exchange,
@@ -165,7 +160,6 @@ const orderbook: TableSpec<RecordOf['orderbook']> = {
     'source_key',
   ],
   key: ['exchange', 'symbol', 'ts', 'side', 'level'],
-  prefer: 'source_key',
   replaceWhen: FIRST_SOURCE,
   row: (r, c) => [
     c.exchange,
@@ -197,7 +191,6 @@ const funding: TableSpec<RecordOf['funding']> = {
     'source_key',
   ],
   key: ['exchange', 'symbol', 'ts'],
-  prefer: 'source_key',
   replaceWhen: FIRST_SOURCE,
   row: (r, c) => [
     c.exchange,
@@ -242,7 +235,6 @@ const markets: TableSpec<RecordOf['markets']> = {
     'source_key',
   ],
   key: ['exchange', 'symbol'],
-  prefer: 'extracted_at DESC, source_key DESC',
   // The newest description of an instrument wins; ties resolve the same way in any delivery order.
   replaceWhen: '(EXCLUDED.extracted_at, EXCLUDED.source_key) > (t.extracted_at, t.source_key)',
   row: (r, c) => [
@@ -298,7 +290,6 @@ export const FINDINGS: TableSpec<Finding> = {
   table: 'dq_findings',
   columns: ['exchange', 'dataset', 'symbol', 'series', 'ts', 'check_name', 'details', 'source_key'],
   key: ['exchange', 'dataset', 'symbol', 'series', 'ts', 'check_name'],
-  prefer: 'source_key',
   replaceWhen: FIRST_SOURCE,
   row: (f) => [
     f.exchange,
@@ -312,12 +303,14 @@ export const FINDINGS: TableSpec<Finding> = {
   ],
 };
 
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
+
 /** COPY text format: tab-separated, \N for null, backslash escapes. */
 function copyText(cell: Cell): string {
   if (cell === null) return '\\N';
   if (typeof cell === 'boolean') return cell ? 't' : 'f';
   if (typeof cell === 'number') return String(cell);
-  return /[\\\t\n\r]/.test(cell)
+  return NEEDS_ESCAPE.test(cell)
     ? cell.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')
     : cell;
 }
@@ -333,16 +326,55 @@ async function copyRows(
     stream.on('finish', resolve);
     stream.on('error', reject);
   });
-  const lines: string[] = new Array(rows.length);
-  for (let i = 0; i < rows.length; i++) lines[i] = (rows[i] as Cell[]).map(copyText).join('\t');
-  stream.end(lines.join('\n') + '\n');
+  let text = '';
+  for (const row of rows) {
+    for (let i = 0; i < row.length; i++) text += (i === 0 ? '' : '\t') + copyText(row[i] as Cell);
+    text += '\n';
+  }
+  stream.end(text);
   await done;
 }
 
+/** Staging tables this client filled in its current transaction (they empty themselves at commit). */
+const dirtyStages = new WeakMap<PoolClient, Set<string>>();
+
+/** Runs `fn` in a transaction on one pooled client; a client whose rollback failed is discarded. */
+export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw err;
+  } finally {
+    dirtyStages.delete(client);
+    client.release(broken);
+  }
+}
+
 /**
- * Upserts rows into `spec.table` inside the caller's transaction: COPY into a temporary staging table (emptied at
- * commit), then one INSERT ... SELECT DISTINCT ON (key) ... ON CONFLICT DO UPDATE ... WHERE spec.replaceWhen.
- * Returns the number of rows inserted or replaced.
+ * Keeps one row per key (the last occurrence wins; ON CONFLICT cannot touch a row twice in one statement, and
+ * equal records; batches from extract are already unique, so this is a cheap pass).
+ */
+function uniqueByKey<R>(spec: TableSpec<R>, rows: Cell[][]): Cell[][] {
+  const keyIdx = spec.key.map((k) => spec.columns.indexOf(k));
+  const seen = new Map<string, number>();
+  rows.forEach((row, i) => seen.set(keyIdx.map((k) => String(row[k])).join('\u0000'), i));
+  return seen.size === rows.length
+    ? rows
+    : [...seen.values()].sort((a, b) => a - b).map((i) => rows[i] as Cell[]);
+}
+
+/**
+ * Upserts rows into `spec.table` inside the caller's transaction (use `inTransaction`): COPY into a temporary
+ * staging table that empties itself at commit, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE
+ * spec.replaceWhen. Returns the number of rows inserted or replaced.
  */
 export async function upsertRows<R>(
   client: PoolClient,
@@ -352,12 +384,22 @@ export async function upsertRows<R>(
 ): Promise<number> {
   if (records.length === 0) return 0;
   const stage = `stage_${spec.table}`;
-  await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${stage} (LIKE ${spec.table}) ON COMMIT DELETE ROWS`);
+  const dirty = dirtyStages.get(client) ?? new Set<string>();
+  dirtyStages.set(client, dirty);
+  await client.query(
+    dirty.has(stage)
+      ? `DELETE FROM ${stage}`
+      : `CREATE TEMP TABLE IF NOT EXISTS ${stage} (LIKE ${spec.table}) ON COMMIT DELETE ROWS`,
+  );
+  dirty.add(stage);
   await copyRows(
     client,
     stage,
     spec.columns,
-    records.map((r) => spec.row(r, ctx)),
+    uniqueByKey(
+      spec,
+      records.map((r) => spec.row(r, ctx)),
+    ),
   );
   const cols = spec.columns.join(', ');
   const updates = spec.columns
@@ -365,11 +407,9 @@ export async function upsertRows<R>(
     .map((c) => `${c} = EXCLUDED.${c}`)
     .join(', ');
   const res = await client.query(
-    `INSERT INTO ${spec.table} AS t (${cols})
-     SELECT DISTINCT ON (${spec.key.join(', ')}) ${cols} FROM ${stage} ORDER BY ${spec.key.join(', ')}, ${spec.prefer}
+    `INSERT INTO ${spec.table} AS t (${cols}) SELECT ${cols} FROM ${stage}
      ON CONFLICT (${spec.key.join(', ')}) DO UPDATE SET ${updates} WHERE ${spec.replaceWhen}`,
   );
-  await client.query(`TRUNCATE ${stage}`);
   return res.rowCount ?? 0;
 }
 

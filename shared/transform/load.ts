@@ -1,8 +1,8 @@
 // Loads one raw object into PostgreSQL: validate, write rows, findings and the ledger row in ONE transaction.
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { TransientError } from '../errors.ts';
-import { FINDINGS, upsertRows, writeBatch } from '../db/writers.ts';
+import { FINDINGS, inTransaction, upsertRows, writeBatch } from '../db/writers.ts';
 import {
   EventType,
   SCHEMA_VERSION,
@@ -79,24 +79,6 @@ async function recordRejection(
      ON CONFLICT (bucket, object_key, etag) DO UPDATE SET reason = EXCLUDED.reason, details = EXCLUDED.details`,
     [bucket, key, etag, r.reason, JSON.stringify(r.details ?? {})],
   );
-}
-
-async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN');
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
-    throw err;
-  } finally {
-    client.release(broken);
-  }
 }
 
 /**

@@ -7,7 +7,14 @@ export const FUTURE_TOLERANCE_MS = 60_000;
 
 /** Compares two decimal strings exactly (-1, 0, 1); exponent forms fall back to Number. */
 export function compareDecimal(a: string, b: string): number {
-  if (/[eE]/.test(a) || /[eE]/.test(b)) return Math.sign(Number(a) - Number(b));
+  // Rounding to a double is monotonic: different doubles order the decimals; only equal doubles need the digits.
+  const x = Number(a);
+  const y = Number(b);
+  if (x !== y || /[eE]/.test(a) || /[eE]/.test(b)) return Math.sign(x - y);
+  return compareDigits(a, b);
+}
+
+function compareDigits(a: string, b: string): number {
   const neg = (s: string) => s.startsWith('-');
   const abs = (s: string) => {
     const [i = '', f = ''] = s.replace(/^-/, '').split('.');
@@ -51,12 +58,19 @@ export function checkBatch(batch: ExtractBatch, sourceKey: string): Finding[] {
       const symbol = batch.symbol ?? '';
       const series = batch.timeframe ?? '';
       for (const r of batch.records as OhlcvRecord[]) {
+        // Doubles decide unless they tie; then the exact digits do (see compareDecimal).
+        const o = Number(r.open);
+        const h = Number(r.high);
+        const l = Number(r.low);
+        const c = Number(r.close);
+        const above = (x: number, xs: string, y: number, ys: string) =>
+          x > y || (x === y && compareDecimal(xs, ys) > 0);
         const broken: string[] = [];
-        if (compareDecimal(r.low, r.high) > 0) broken.push('low > high');
-        if (compareDecimal(r.low, r.open) > 0) broken.push('low > open');
-        if (compareDecimal(r.low, r.close) > 0) broken.push('low > close');
-        if (compareDecimal(r.open, r.high) > 0) broken.push('open > high');
-        if (compareDecimal(r.close, r.high) > 0) broken.push('close > high');
+        if (above(l, r.low, h, r.high)) broken.push('low > high');
+        if (above(l, r.low, o, r.open)) broken.push('low > open');
+        if (above(l, r.low, c, r.close)) broken.push('low > close');
+        if (above(o, r.open, h, r.high)) broken.push('open > high');
+        if (above(c, r.close, h, r.high)) broken.push('close > high');
         if (broken.length > 0)
           out.push({
             ...base,
@@ -66,7 +80,10 @@ export function checkBatch(batch: ExtractBatch, sourceKey: string): Finding[] {
             check: 'ohlc_invariant',
             details: { broken, open: r.open, high: r.high, low: r.low, close: r.close },
           });
-        if (r.volume !== null && compareDecimal(r.volume, '0') < 0)
+        if (
+          r.volume !== null &&
+          (Number(r.volume) < 0 || (Number(r.volume) === 0 && compareDecimal(r.volume, '0') < 0))
+        )
           out.push({
             ...base,
             symbol,
