@@ -372,9 +372,11 @@ function uniqueByKey<R>(spec: TableSpec<R>, rows: Cell[][]): Cell[][] {
 }
 
 /**
- * Upserts rows into `spec.table` inside the caller's transaction (use `inTransaction`): COPY into a temporary
- * staging table that empties itself at commit, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE
- * spec.replaceWhen. Returns the number of rows inserted or replaced.
+ * Upserts rows into `spec.table` inside the caller's transaction (use `inTransaction`). New rows, the common case,
+ * are COPied straight into the table under a savepoint; if any key already exists the COPY fails as a whole, is
+ * rolled back to the savepoint, and the rows take the upsert path: COPY into a temporary staging table that empties
+ * itself at commit, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE spec.replaceWhen. Both paths end
+ * in the same table contents. Returns the number of rows inserted or replaced.
  */
 export async function upsertRows<R>(
   client: PoolClient,
@@ -383,6 +385,19 @@ export async function upsertRows<R>(
   ctx: RowContext,
 ): Promise<number> {
   if (records.length === 0) return 0;
+  const rows = uniqueByKey(
+    spec,
+    records.map((r) => spec.row(r, ctx)),
+  );
+  await client.query('SAVEPOINT direct_copy');
+  try {
+    await copyRows(client, spec.table, spec.columns, rows);
+    await client.query('RELEASE SAVEPOINT direct_copy');
+    return rows.length;
+  } catch (err) {
+    if ((err as { code?: string }).code !== '23505') throw err;
+    await client.query('ROLLBACK TO SAVEPOINT direct_copy');
+  }
   const stage = `stage_${spec.table}`;
   const dirty = dirtyStages.get(client) ?? new Set<string>();
   dirtyStages.set(client, dirty);
@@ -392,15 +407,7 @@ export async function upsertRows<R>(
       : `CREATE TEMP TABLE IF NOT EXISTS ${stage} (LIKE ${spec.table}) ON COMMIT DELETE ROWS`,
   );
   dirty.add(stage);
-  await copyRows(
-    client,
-    stage,
-    spec.columns,
-    uniqueByKey(
-      spec,
-      records.map((r) => spec.row(r, ctx)),
-    ),
-  );
+  await copyRows(client, stage, spec.columns, rows);
   const cols = spec.columns.join(', ');
   const updates = spec.columns
     .filter((c) => !spec.key.includes(c))

@@ -37,6 +37,11 @@ function compareDigits(a: string, b: string): number {
   return sa * c;
 }
 
+/** x > y for decimals whose doubles are x and y: the doubles decide unless they tie. */
+function above(x: number, xs: string, y: number, ys: string): boolean {
+  return x > y || (x === y && compareDecimal(xs, ys) > 0);
+}
+
 /** The findings of one batch (its rows are written all the same). */
 export function checkBatch(batch: ExtractBatch, sourceKey: string): Finding[] {
   const out: Finding[] = [];
@@ -63,8 +68,6 @@ export function checkBatch(batch: ExtractBatch, sourceKey: string): Finding[] {
         const h = Number(r.high);
         const l = Number(r.low);
         const c = Number(r.close);
-        const above = (x: number, xs: string, y: number, ys: string) =>
-          x > y || (x === y && compareDecimal(xs, ys) > 0);
         const broken: string[] = [];
         if (above(l, r.low, h, r.high)) broken.push('low > high');
         if (above(l, r.low, o, r.open)) broken.push('low > open');
