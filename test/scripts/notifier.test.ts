@@ -8,11 +8,20 @@ import { parseObjectEvents } from '../../shared/transform/notification.ts';
 describe('minioPayload', () => {
   it('escapes the record key like MinIO and keeps Key plain; transform reads it back', () => {
     const key = 'exchange=binance/dataset=ohlcv/a b+é.json';
-    const p = minioPayload({ Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: 'crypto-raw' }, object: { key, size: 3, eTag: 'e' } } }] });
+    const p = minioPayload({
+      Records: [
+        {
+          eventName: 'ObjectCreated:Put',
+          s3: { bucket: { name: 'crypto-raw' }, object: { key, size: 3, eTag: 'e' } },
+        },
+      ],
+    });
     expect(p['EventName']).toBe('s3:ObjectCreated:Put');
     expect(p['Key']).toBe(`crypto-raw/${key}`);
     expect(minioEscape(key)).toBe('exchange%3Dbinance%2Fdataset%3Dohlcv%2Fa+b%2B%C3%A9.json');
-    expect(parseObjectEvents({ kind: 'plain', data: p })).toEqual([{ action: 'load', bucket: 'crypto-raw', key, eTag: 'e', eventName: 's3:ObjectCreated:Put' }]);
+    expect(parseObjectEvents({ kind: 'plain', data: p })).toEqual([
+      { action: 'load', bucket: 'crypto-raw', key, eTag: 'e', eventName: 's3:ObjectCreated:Put' },
+    ]);
   });
 });
 
@@ -31,7 +40,12 @@ describe('NotificationQueue', () => {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const q = new NotificationQueue(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, 'tok', undefined, 10);
+    const q = new NotificationQueue(
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+      'tok',
+      undefined,
+      10,
+    );
     for (const n of ['a', 'b', 'c']) q.push({ n });
     await q.idle();
     server.close();
