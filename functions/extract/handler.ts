@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { HttpFunction } from '@google-cloud/functions-framework';
 import type { ExtractConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
-import { buildEvent, decodeRequest } from '../../shared/events/cloudevent.ts';
+import { buildEvent, decodeRequest, requireEventType } from '../../shared/events/cloudevent.ts';
 import { extractSource } from '../../shared/events/batches.ts';
 import {
   EventType,
@@ -73,23 +73,7 @@ export function createExtractHandler(
       let data: unknown;
       if (incoming.kind === 'cloudevent') {
         const { event } = incoming;
-        if (!(ACCEPTED_TYPES as readonly string[]).includes(event.type)) {
-          throw new BadRequestError(
-            `unsupported event type '${event.type}': extract accepts ${ACCEPTED_TYPES.join(', ')}`,
-            undefined,
-            400,
-            'unsupported_event_type',
-          );
-        }
-        const version = event['schemaversion'];
-        if (version !== undefined && String(version) !== String(SCHEMA_VERSION)) {
-          throw new BadRequestError(
-            `unsupported schema version '${String(version)}': this extract reads version ${SCHEMA_VERSION}`,
-            undefined,
-            400,
-            'unsupported_schema_version',
-          );
-        }
+        requireEventType(event, ACCEPTED_TYPES, 'extract');
         requestId = event.id;
         data = event.data;
         log = log.child({ eventId: event.id, eventSource: event.source });

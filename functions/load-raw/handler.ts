@@ -3,7 +3,7 @@ import type { HttpFunction } from '@google-cloud/functions-framework';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
-import { decodeRequest } from '../../shared/events/cloudevent.ts';
+import { decodeRequest, requireEventType } from '../../shared/events/cloudevent.ts';
 import {
   EventType,
   SCHEMA_VERSION,
@@ -52,23 +52,7 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
       }
       const { event } = incoming;
       log = log.child({ eventId: event.id, eventSource: event.source });
-      if (event.type !== EventType.extractBatch) {
-        throw new BadRequestError(
-          `unsupported event type '${event.type}': load-raw accepts ${EventType.extractBatch}`,
-          undefined,
-          400,
-          'unsupported_event_type',
-        );
-      }
-      const version = event['schemaversion'];
-      if (version !== undefined && String(version) !== String(SCHEMA_VERSION)) {
-        throw new BadRequestError(
-          `unsupported schema version '${String(version)}': load-raw reads version ${SCHEMA_VERSION}`,
-          undefined,
-          400,
-          'unsupported_schema_version',
-        );
-      }
+      requireEventType(event, [EventType.extractBatch], 'load-raw');
       const parsed = extractBatchSchema.safeParse(event.data);
       if (!parsed.success) {
         throw new BadRequestError(

@@ -175,3 +175,31 @@ export function parseJsonBody(body: string): unknown {
     throw new BadRequestError(`request body is not valid JSON: ${(err as Error).message}`);
   }
 }
+
+/**
+ * Checks that `event` is one of the `accepted` types and, when it carries `schemaversion`, the version this code
+ * reads; otherwise a 400 naming what `reader` accepts.
+ */
+export function requireEventType(
+  event: CloudEvent<unknown>,
+  accepted: readonly string[],
+  reader: string,
+): void {
+  if (!accepted.includes(event.type)) {
+    throw new BadRequestError(
+      `unsupported event type '${event.type}': ${reader} accepts ${accepted.join(', ')}`,
+      undefined,
+      400,
+      'unsupported_event_type',
+    );
+  }
+  const version = event['schemaversion'];
+  if (version !== undefined && String(version) !== String(SCHEMA_VERSION)) {
+    throw new BadRequestError(
+      `unsupported schema version '${String(version)}': ${reader} reads version ${SCHEMA_VERSION}`,
+      undefined,
+      400,
+      'unsupported_schema_version',
+    );
+  }
+}

@@ -12,7 +12,7 @@ import {
   type SeriesSummary,
 } from '../events/schemas.ts';
 import type { CallStats, ExchangeClient } from '../exchange/client.ts';
-import type { Exchange, Market, OHLCV, Ticker } from '../exchange/ccxt.ts';
+import type { Exchange, FundingRate, Market, OHLCV, Ticker } from '../exchange/ccxt.ts';
 import {
   RawDecimals,
   toFunding,
@@ -331,69 +331,64 @@ async function fetchSeries(
         pages: 1,
       };
     }
-    case 'tickers': {
-      const markets = await client.markets(stats, log);
-      const records: RecordOf['tickers'][] = [];
-      const missing: MissingRange[] = [];
-      let pages = 0;
-      if (can('fetchTickers')) {
-        for (const group of groupBy(plan.symbols, (s) => marketKind(markets, s))) {
-          const tickers = await client.call(`fetchTickers (${group.length})`, stats, log, (ex) =>
-            ex.fetchTickers(group),
-          );
-          pages += 1;
-          for (const s of group) {
-            const t = tickers[s] as Ticker | undefined;
-            if (t) records.push(toTicker(t, deps.now(), s));
-            else missing.push(notReturned('ticker', s, deps.now()));
-          }
-        }
-      } else {
-        for (const s of plan.symbols) {
-          records.push(
-            toTicker(
-              await client.call(`fetchTicker ${s}`, stats, log, (ex) => ex.fetchTicker(s)),
-              deps.now(),
-              s,
-            ),
-          );
-          pages += 1;
-        }
+    case 'tickers':
+      return fetchSnapshots(plan.symbols, 'ticker', deps, stats, log, {
+        many: can('fetchTickers') ? (ex, group) => ex.fetchTickers(group) : undefined,
+        one: (ex, s) => ex.fetchTicker(s),
+        record: (t: Ticker, s) => toTicker(t, deps.now(), s),
+      });
+    case 'funding':
+      return fetchSnapshots(plan.symbols, 'funding rate', deps, stats, log, {
+        many: can('fetchFundingRates') ? (ex, group) => ex.fetchFundingRates(group) : undefined,
+        one: (ex, s) => ex.fetchFundingRate(s),
+        record: (f: FundingRate, s) => toFunding(f, deps.now(), s),
+      });
+  }
+}
+
+/**
+ * Snapshots of many symbols: one call per group of the same market kind when the exchange can (`many`), else one
+ * call per symbol. A symbol the exchange leaves out of its answer is reported in `missing`.
+ */
+async function fetchSnapshots<T, R>(
+  symbols: string[],
+  what: string,
+  deps: ExtractDeps,
+  stats: CallStats,
+  log: Logger,
+  fetch: {
+    many: ((ex: Exchange, group: string[]) => Promise<Record<string, T>>) | undefined;
+    one: (ex: Exchange, symbol: string) => Promise<T>;
+    record: (item: T, symbol: string) => R;
+  },
+): Promise<Fetched<Dataset>> {
+  const { client } = deps;
+  const records: R[] = [];
+  const missing: MissingRange[] = [];
+  let pages = 0;
+  if (fetch.many) {
+    const many = fetch.many;
+    const markets = await client.markets(stats, log);
+    for (const group of groupBy(symbols, (s) => marketKind(markets, s))) {
+      const items = await client.call(`fetch ${what}s (${group.length})`, stats, log, (ex) =>
+        many(ex, group),
+      );
+      pages += 1;
+      for (const s of group) {
+        const item = items[s];
+        if (item) records.push(fetch.record(item, s));
+        else missing.push(notReturned(what, s, deps.now()));
       }
-      return { ...snapshot, records, pages, missing };
     }
-    case 'funding': {
-      const markets = await client.markets(stats, log);
-      const records: RecordOf['funding'][] = [];
-      const missing: MissingRange[] = [];
-      let pages = 0;
-      if (can('fetchFundingRates')) {
-        for (const group of groupBy(plan.symbols, (s) => marketKind(markets, s))) {
-          const rates = await client.call(`fetchFundingRates (${group.length})`, stats, log, (ex) =>
-            ex.fetchFundingRates(group),
-          );
-          pages += 1;
-          for (const s of group) {
-            const f = rates[s];
-            if (f) records.push(toFunding(f, deps.now(), s));
-            else missing.push(notReturned('funding rate', s, deps.now()));
-          }
-        }
-      } else {
-        for (const s of plan.symbols) {
-          records.push(
-            toFunding(
-              await client.call(`fetchFundingRate ${s}`, stats, log, (ex) => ex.fetchFundingRate(s)),
-              deps.now(),
-              s,
-            ),
-          );
-          pages += 1;
-        }
-      }
-      return { ...snapshot, records, pages, missing };
+  } else {
+    for (const s of symbols) {
+      records.push(
+        fetch.record(await client.call(`fetch ${what} ${s}`, stats, log, (ex) => fetch.one(ex, s)), s),
+      );
+      pages += 1;
     }
   }
+  return { records: records as unknown as RecordOf[Dataset][], window: null, caughtUp: true, pages, missing };
 }
 
 /** A snapshot the exchange did not include in its answer: reported, not silently dropped. */
