@@ -1,4 +1,5 @@
-// Bulk writers: rows go through COPY into a session staging table, then one INSERT ... ON CONFLICT per table.
+// Bulk writers: new rows COPY straight into their table; rows meeting existing keys go through a staging table and
+// one INSERT ... ON CONFLICT per table.
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Dataset, ExtractBatch, RecordOf } from '../events/schemas.ts';
@@ -385,15 +386,13 @@ export async function upsertRows<R>(
   ctx: RowContext,
 ): Promise<number> {
   if (records.length === 0) return 0;
-  const rows = uniqueByKey(
-    spec,
-    records.map((r) => spec.row(r, ctx)),
-  );
+  const all = records.map((r) => spec.row(r, ctx));
   await client.query('SAVEPOINT direct_copy');
   try {
-    await copyRows(client, spec.table, spec.columns, rows);
+    // A key repeated inside the batch fails here too and goes through the de-duplicating path below.
+    await copyRows(client, spec.table, spec.columns, all);
     await client.query('RELEASE SAVEPOINT direct_copy');
-    return rows.length;
+    return all.length;
   } catch (err) {
     if ((err as { code?: string }).code !== '23505') throw err;
     await client.query('ROLLBACK TO SAVEPOINT direct_copy');
@@ -407,7 +406,7 @@ export async function upsertRows<R>(
       : `CREATE TEMP TABLE IF NOT EXISTS ${stage} (LIKE ${spec.table}) ON COMMIT DELETE ROWS`,
   );
   dirty.add(stage);
-  await copyRows(client, stage, spec.columns, rows);
+  await copyRows(client, stage, spec.columns, uniqueByKey(spec, all));
   const cols = spec.columns.join(', ');
   const updates = spec.columns
     .filter((c) => !spec.key.includes(c))
