@@ -8,14 +8,68 @@ import { loadTransformConfig } from '../../shared/config.ts';
 import { buildBatchEvents } from '../../shared/events/batches.ts';
 import { buildEvent, toBinary } from '../../shared/events/cloudevent.ts';
 import type { Dataset, OhlcvRecord, RecordOf, TradeRecord } from '../../shared/events/schemas.ts';
+import { recordedCases, recordsOf, replay, startReplayServer } from '../support/recorded.ts';
 import { functionServer } from '../../shared/http/server.ts';
 import { batchBody, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
 import { startDatabase, type TestDatabase } from '../support/postgres.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 
 const TOKEN = 'test-token-0123456789abcdef';
+
+/** Where each dataset's decimals land: record fields, table columns, and a natural key to match rows. */
+const EXACT: Record<
+  Dataset,
+  {
+    table: string;
+    key: string;
+    keyOf: (r: Record<string, unknown>) => string;
+    fields: string[];
+    columns: string[];
+  }
+> = {
+  ohlcv: {
+    table: 'ohlcv',
+    key: `(extract(epoch from open_time) * 1000)::bigint`,
+    keyOf: (r) => String(r['ts']),
+    fields: ['open', 'high', 'low', 'close', 'volume'],
+    columns: ['open', 'high', 'low', 'close', 'volume'],
+  },
+  trades: {
+    table: 'trades',
+    key: 'trade_id',
+    keyOf: (r) => String(r['id']),
+    fields: ['price', 'amount', 'cost'],
+    columns: ['price', 'amount', 'cost'],
+  },
+  orderbook: {
+    table: 'orderbook_levels',
+    key: `side || level`,
+    keyOf: (r) => `${String(r['side'])}${String(r['level'])}`,
+    fields: ['price', 'amount'],
+    columns: ['price', 'amount'],
+  },
+  tickers: {
+    table: 'ticker_snapshots',
+    key: 'symbol',
+    keyOf: (r) => String(r['symbol']),
+    fields: ['bid', 'ask', 'last', 'high', 'low', 'baseVolume', 'quoteVolume'],
+    columns: ['bid', 'ask', 'last', 'high', 'low', 'base_volume', 'quote_volume'],
+  },
+  funding: {
+    table: 'funding_rates',
+    key: 'symbol',
+    keyOf: (r) => String(r['symbol']),
+    fields: ['fundingRate', 'markPrice', 'indexPrice'],
+    columns: ['funding_rate', 'mark_price', 'index_price'],
+  },
+  markets: {
+    table: 'instruments',
+    key: 'symbol',
+    keyOf: (r) => String(r['symbol']),
+    fields: ['contractSize'],
+    columns: ['contract_size'],
+  },
+};
 const T0 = Date.UTC(2026, 10, 24, 0, 0);
 const MIN = 60_000;
 
@@ -312,29 +366,48 @@ describe('transform', () => {
     ]);
   });
 
-  it('exactness: recorded exchange decimals are stored as the same NUMERIC text', async () => {
-    const fixture = JSON.parse(
-      readFileSync(join(import.meta.dirname, '../fixtures/ccxt-static/binance.json'), 'utf8'),
-    );
-    const klines = fixture.responses.fetchOHLCV[0].httpResponse as unknown[][];
-    const recs: OhlcvRecord[] = klines.map((k) => ({
-      ts: Number(k[0]),
-      open: String(k[1]),
-      high: String(k[2]),
-      low: String(k[3]),
-      close: String(k[4]),
-      volume: String(k[5]),
-      closed: true,
-    }));
-    const key = await store('ohlcv', recs, { symbol: 'REC/USDT', timeframe: '1h' });
-    await post(server(), minio(key)).expect(200);
-    const got = await rows(
-      `SELECT open::text, high::text, low::text, close::text, volume::text FROM ohlcv WHERE symbol = 'REC/USDT' ORDER BY open_time`,
-    );
-    expect(got.map((r) => [r.open, r.high, r.low, r.close, r.volume])).toEqual(
-      klines.map((k) => k.slice(1, 6)),
-    );
-  });
+  it.each(recordedCases)(
+    'exactness, $name: stored NUMERIC text equals the exchange decimal',
+    async ({ exchange, entry }) => {
+      const replayServer = await startReplayServer();
+      try {
+        const { value, raw } = await replay(exchange, entry, replayServer);
+        const batch = recordsOf(entry, value, raw, Date.UTC(2030, 0, 1));
+        const isolated = `${exchange}-exact-${++n}`;
+        const [ev] = buildBatchEvents(
+          {
+            exchange: isolated,
+            dataset: batch.dataset,
+            symbol: batch.symbol,
+            timeframe: batch.timeframe,
+            window: null,
+            requestId: 'r',
+            extractedAt: Date.UTC(2030, 0, 1),
+          },
+          batch.records,
+          1024 * 1024,
+        );
+        const key = batchKey(ev!, ev!.data as never);
+        await putIfChanged(s3.client, s3.settings.bucket, key, batchBody(ev!), {});
+        const res = await post(server(), minio(key)).expect(200);
+        expect(res.body.results[0]).toMatchObject({ status: 'loaded', records: batch.records.length });
+        const spec = EXACT[batch.dataset];
+        const got = await rows(
+          `SELECT ${spec.key} AS k, ${spec.columns.map((c) => `${c}::text`).join(', ')} FROM ${spec.table} WHERE exchange = $1`,
+          [isolated],
+        );
+        const byKey = new Map(got.map((r) => [String(r.k), r]));
+        expect(byKey.size).toBe(batch.records.length);
+        for (const rec of batch.records as unknown as Array<Record<string, unknown>>) {
+          const row = byKey.get(spec.keyOf(rec))!;
+          expect(row, spec.keyOf(rec)).toBeDefined();
+          spec.fields.forEach((f, i) => expect(row[spec.columns[i]!], f).toBe(rec[f] ?? null));
+        }
+      } finally {
+        await replayServer.close();
+      }
+    },
+  );
 
   it('PostgreSQL failing mid-transaction is a 503 and leaves nothing half-written', async () => {
     await db.pool.query(

@@ -1,12 +1,6 @@
 // Real recorded exchange replies (ccxt's static tests) through ccxt's parsers and our normalisation: every value
 // stays the exchange's exact decimal text and equals what ccxt parsed.
-import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadExtractConfig } from '../../../shared/config.ts';
-import { ExchangeClient } from '../../../shared/exchange/client.ts';
 import type { FundingRate, OHLCV, OrderBook, Ticker, Trade } from '../../../shared/exchange/ccxt.ts';
 import {
   RawDecimals,
@@ -17,65 +11,14 @@ import {
   toTicker,
   toTrade,
 } from '../../../shared/exchange/normalize.ts';
-import { log } from '../../../shared/log.ts';
 import { parseTimeframe } from '../../../shared/time.ts';
+import { recordedCases, replay, startReplayServer } from '../../support/recorded.ts';
 
-interface Entry {
-  description: string;
-  method: string;
-  input: unknown[];
-  httpResponse: unknown;
-  parsedResponse: unknown;
-}
-interface Fixture {
-  markets: Record<string, unknown>;
-  responses: Record<string, Entry[]>;
-}
-
-const METHODS = [
-  'fetchOHLCV',
-  'fetchTrades',
-  'fetchOrderBook',
-  'fetchTicker',
-  'fetchFundingRate',
-  'fetchFundingRates',
-];
-const fixtures = Object.fromEntries(
-  ['binance', 'bybit', 'okx'].map((id) => [
-    id,
-    JSON.parse(
-      readFileSync(join(import.meta.dirname, '../../fixtures/ccxt-static', `${id}.json`), 'utf8'),
-    ) as Fixture,
-  ]),
-);
-const cases = Object.entries(fixtures).flatMap(([exchange, f]) =>
-  METHODS.flatMap((method) =>
-    (f.responses[method] ?? [])
-      .filter(
-        (e) =>
-          (e.input as unknown[]).every((a, i) => i === 0 || typeof a !== 'string' || !a.includes('/')) ||
-          method === 'fetchFundingRates',
-      )
-      .filter(
-        (e) =>
-          typeof e.input[0] !== 'string' ||
-          f.markets[e.input[0]] !== undefined ||
-          method === 'fetchFundingRates',
-      )
-      .map((e) => ({ name: `${exchange} ${method}: ${e.description}`, exchange, entry: e })),
-  ),
-);
-
-/** Answers every request with the body the test sets, as the recorded exchange did. */
-let reply = '{}';
-let server: Server;
-let baseUrl: string;
+let server: Awaited<ReturnType<typeof startReplayServer>>;
 beforeAll(async () => {
-  server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(reply));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await startReplayServer();
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => server.close());
 
 /** The value appears in the raw reply exactly as text, and equals ccxt's parsed number. */
 function expectExact(value: string | null, raw: string, parsed: unknown): void {
@@ -86,7 +29,7 @@ function expectExact(value: string | null, raw: string, parsed: unknown): void {
 
 describe('recorded exchange responses', () => {
   it('cover every dataset on the three exchanges', () => {
-    const covered = new Set(cases.map((c) => `${c.exchange} ${c.entry.method}`));
+    const covered = new Set(recordedCases.map((c) => `${c.exchange} ${c.entry.method}`));
     for (const want of [
       'binance fetchOHLCV',
       'bybit fetchOHLCV',
@@ -99,28 +42,9 @@ describe('recorded exchange responses', () => {
     }
   });
 
-  it.each(cases)('$name', async ({ exchange, entry }) => {
-    const fixture = fixtures[exchange] as Fixture;
-    const cfg = loadExtractConfig({
-      EXCHANGE: exchange,
-      K_SINK: 'http://127.0.0.1:9/',
-      EXCHANGE_API_BASE_URL: baseUrl,
-      CURSOR_STORE: 'none',
-    });
-    const client = new ExchangeClient(cfg);
-    client.ex.setMarkets(fixture.markets as never);
-    reply = JSON.stringify(entry.httpResponse);
-    const raw = reply;
-    const { value: result, raw: bodies } = await client.callWithRaw(
-      entry.method,
-      { requests: 0, retries: 0, weight: 0 },
-      log,
-      (ex) =>
-        (ex as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[entry.method]!.apply(
-          ex,
-          entry.input,
-        ),
-    );
+  it.each(recordedCases)('$name', async ({ exchange, entry }) => {
+    const { value: result, raw: bodies } = await replay(exchange, entry, server);
+    const raw = JSON.stringify(entry.httpResponse);
     expect(bodies).toEqual([raw]);
     const parsed = entry.parsedResponse;
     const now = Date.UTC(2030, 0, 1);

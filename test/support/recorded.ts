@@ -1,0 +1,156 @@
+// Replays ccxt's recorded exchange replies (test/fixtures/ccxt-static) through ccxt and our normalisation.
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { loadExtractConfig } from '../../shared/config.ts';
+import type { Dataset, RecordOf } from '../../shared/events/schemas.ts';
+import type { FundingRate, OHLCV, OrderBook, Ticker, Trade } from '../../shared/exchange/ccxt.ts';
+import { ExchangeClient } from '../../shared/exchange/client.ts';
+import {
+  RawDecimals,
+  toFunding,
+  toOhlcv,
+  toOrderBookLevels,
+  toTicker,
+  toTrade,
+} from '../../shared/exchange/normalize.ts';
+import { log } from '../../shared/log.ts';
+import { parseTimeframe } from '../../shared/time.ts';
+
+/** One recorded call: its unified input, the raw exchange reply and ccxt's parsed result. */
+export interface Entry {
+  description: string;
+  method: string;
+  input: unknown[];
+  httpResponse: unknown;
+  parsedResponse: unknown;
+}
+interface Fixture {
+  markets: Record<string, unknown>;
+  responses: Record<string, Entry[]>;
+}
+
+const METHODS = [
+  'fetchOHLCV',
+  'fetchTrades',
+  'fetchOrderBook',
+  'fetchTicker',
+  'fetchFundingRate',
+  'fetchFundingRates',
+];
+
+/** The fixtures of binance, bybit and okx. */
+export const fixtures: Record<string, Fixture> = Object.fromEntries(
+  ['binance', 'bybit', 'okx'].map((id) => [
+    id,
+    JSON.parse(
+      readFileSync(join(import.meta.dirname, '../fixtures/ccxt-static', `${id}.json`), 'utf8'),
+    ) as Fixture,
+  ]),
+);
+
+/** Recorded entries for the datasets extract serves, on symbols the fixture's markets know. */
+export const recordedCases = Object.entries(fixtures).flatMap(([exchange, f]) =>
+  METHODS.flatMap((method) =>
+    (f.responses[method] ?? [])
+      .filter(
+        (e) =>
+          method === 'fetchFundingRates' ||
+          (typeof e.input[0] === 'string' && f.markets[e.input[0]] !== undefined),
+      )
+      .map((e) => ({ name: `${exchange} ${method}: ${e.description}`, exchange, entry: e })),
+  ),
+);
+
+/** A server answering every request with the reply set last, as the recorded exchange did. */
+export async function startReplayServer(): Promise<{
+  url: string;
+  reply(body: string): void;
+  close(): Promise<void>;
+}> {
+  let body = '{}';
+  const server: Server = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    reply: (b) => {
+      body = b;
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** Runs the recorded call through ccxt (number = String) against `replay`, returning ccxt's value and the raw bodies. */
+export async function replay(
+  exchange: string,
+  entry: Entry,
+  server: { url: string; reply(body: string): void },
+) {
+  const cfg = loadExtractConfig({
+    EXCHANGE: exchange,
+    K_SINK: 'http://127.0.0.1:9/',
+    EXCHANGE_API_BASE_URL: server.url,
+    CURSOR_STORE: 'none',
+  });
+  const client = new ExchangeClient(cfg);
+  client.ex.setMarkets(fixtures[exchange]!.markets as never);
+  server.reply(JSON.stringify(entry.httpResponse));
+  return client.callWithRaw(entry.method, { requests: 0, retries: 0, weight: 0 }, log, (ex) =>
+    (ex as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[entry.method]!.apply(
+      ex,
+      entry.input,
+    ),
+  );
+}
+
+/** The pipeline records extract would make from a recorded call, with the batch fields they belong to. */
+export function recordsOf(
+  entry: Entry,
+  value: unknown,
+  raw: string[],
+  now: number,
+): { dataset: Dataset; symbol: string | null; timeframe: string | null; records: RecordOf[Dataset][] } {
+  const symbol = typeof entry.input[0] === 'string' ? entry.input[0] : null;
+  switch (entry.method) {
+    case 'fetchOHLCV': {
+      const tf = String(entry.input[1] ?? '1m');
+      return {
+        dataset: 'ohlcv',
+        symbol,
+        timeframe: tf,
+        records: (value as OHLCV[]).map((r) => toOhlcv(r, parseTimeframe(tf)!, now)),
+      };
+    }
+    case 'fetchTrades':
+      return { dataset: 'trades', symbol, timeframe: null, records: (value as Trade[]).map(toTrade) };
+    case 'fetchOrderBook':
+      return {
+        dataset: 'orderbook',
+        symbol,
+        timeframe: null,
+        records: toOrderBookLevels(value as OrderBook, 1000, now, new RawDecimals(raw)),
+      };
+    case 'fetchTicker':
+      return {
+        dataset: 'tickers',
+        symbol: null,
+        timeframe: null,
+        records: [toTicker(value as Ticker, now, String(symbol))],
+      };
+    default: {
+      const list =
+        entry.method === 'fetchFundingRate'
+          ? [value as FundingRate]
+          : Object.values(value as Record<string, FundingRate>);
+      return {
+        dataset: 'funding',
+        symbol: null,
+        timeframe: null,
+        records: list.map((f) => toFunding(f, now, String(f.symbol))),
+      };
+    }
+  }
+}
