@@ -6,6 +6,7 @@ const FUNCTIONS: Record<string, () => Promise<unknown>> = {
   extract: () => import('../functions/extract/index.ts'),
   'load-raw': () => import('../functions/load-raw/index.ts'),
   transform: () => import('../functions/transform/index.ts'),
+  'dead-letter': () => import('../functions/dead-letter/index.ts'),
 };
 
 const name = process.argv[2] ?? '';

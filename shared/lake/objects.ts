@@ -10,6 +10,9 @@ import { symbolSegment } from './cursors.ts';
 /** Prefix under which extract batches land (everything else in the bucket is state or dead letters). */
 export const BATCH_PREFIX = 'exchange=';
 
+/** Prefix of the events the Broker gave up on (stored by the dead-letter receiver, replayed by scripts/replay). */
+export const DEAD_LETTER_PREFIX = '_dead-letters/';
+
 function compact(ms: number): string {
   return new Date(ms)
     .toISOString()
