@@ -17,7 +17,7 @@ export function listedExchanges() {
   if (arg) return arg.slice('--exchanges='.length).split(',').filter(Boolean);
   return readFileSync(join(root, 'knative/exchanges.txt'), 'utf8')
     .split('\n')
-    .map((l) => l.replace(/#.*/, '').trim())
+    .map((l) => l.replace(/#.*/, '').trim().split(/\s+/)[0] ?? '')
     .filter(Boolean);
 }
 

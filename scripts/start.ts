@@ -44,7 +44,7 @@ const offline = flag('offline');
 const once = flag('once');
 const listed = readFileSync(join(root, 'knative/exchanges.txt'), 'utf8')
   .split('\n')
-  .map((l) => l.replace(/#.*/, '').trim())
+  .map((l) => l.replace(/#.*/, '').trim().split(/\s+/)[0] ?? '')
   .filter(Boolean);
 const exchanges = (option('exchanges')?.split(',') ?? listed).filter(Boolean);
 const symbols = option('symbols')?.split(',') ?? ['BTC/USDT', 'BTC/USDT:USDT'];

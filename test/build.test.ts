@@ -79,3 +79,24 @@ describe('per-exchange extract bundles', () => {
     expect(stderr).not.toMatch(/at .*index\.mjs/);
   });
 });
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+  it('copies the build output and starts a bundle npm run build makes, as a numeric non-root user', () => {
+    expect(dockerfile).toMatch(/RUN npm run build/);
+    expect(dockerfile).toMatch(/COPY --from=build [^\n]*\/src\/dist\/ \/app\//);
+    expect(dockerfile).toMatch(/^USER 1000:1000$/m);
+    const cmd = /^CMD \["node", "\/app\/([^/]+)\/index\.mjs"\]$/m.exec(dockerfile);
+    expect(cmd?.[1]).toBe('load-raw');
+  });
+
+  it('the CMD runs from the build output with plain node (no node_modules) and answers', async () => {
+    const proc = await run(join(out, 'load-raw/index.mjs'), { CURSOR_STORE: 'none' });
+    try {
+      const res = await fetch(`http://127.0.0.1:${proc.port}/`);
+      expect(await res.json()).toMatchObject({ function: 'load-raw', bucket: 'crypto-raw' });
+    } finally {
+      proc.stop();
+    }
+  });
+});

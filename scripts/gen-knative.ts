@@ -1,0 +1,171 @@
+// Generates knative/base/extract/ from knative/exchanges.txt: per exchange its Service, Triggers and PingSources.
+// Usage: npm run gen:knative [-- --out=DIR]   (the output is committed; a test checks it is up to date)
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+
+const root = resolve(import.meta.dirname, '..');
+
+/** One deployed exchange and the symbols its schedules ask for. */
+export interface ExchangeLine {
+  id: string;
+  symbols: string[];
+}
+
+/** Reads knative/exchanges.txt. */
+export function readExchanges(file = join(root, 'knative/exchanges.txt')): ExchangeLine[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean)
+    .map((l) => {
+      const [id = '', symbols = ''] = l.split(/\s+/);
+      if (!/^[a-z0-9]+$/.test(id))
+        throw new Error(`knative/exchanges.txt: '${id}' is not a ccxt exchange id`);
+      return { id, symbols: symbols.split(',').filter(Boolean) };
+    });
+}
+
+const BROKER = { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'default' };
+
+/** The schedules every exchange gets (UTC): what each tick asks extract for. */
+export const SCHEDULES = [
+  {
+    name: 'ohlcv-1m',
+    schedule: '* * * * *',
+    data: (s: string[]) => ({ datasets: ['ohlcv'], symbols: s, timeframe: '1m' }),
+  },
+  {
+    name: 'tickers-1m',
+    schedule: '* * * * *',
+    data: (s: string[]) => ({ datasets: ['tickers'], symbols: s }),
+  },
+  {
+    name: 'funding-8h',
+    schedule: '5 0,8,16 * * *',
+    data: (s: string[]) => ({ datasets: ['funding'], symbols: s.filter((x) => x.includes(':')) }),
+  },
+  { name: 'markets-daily', schedule: '17 3 * * *', data: () => ({ datasets: ['markets'] }) },
+];
+
+/** The manifests of one exchange. */
+export function exchangeManifests(x: ExchangeLine): object[] {
+  const name = `extract-${x.id}`;
+  const labels = {
+    'app.kubernetes.io/name': name,
+    'app.kubernetes.io/component': 'extract',
+    'crypto-pipeline/exchange': x.id,
+  };
+  const service = {
+    apiVersion: 'serving.knative.dev/v1',
+    kind: 'Service',
+    metadata: { name, labels: { ...labels, 'networking.knative.dev/visibility': 'cluster-local' } },
+    spec: {
+      template: {
+        metadata: {
+          labels,
+          annotations: {
+            'autoscaling.knative.dev/min-scale': '0',
+            'autoscaling.knative.dev/max-scale': '2',
+          },
+        },
+        spec: {
+          // One request at a time per pod: the exchange weight budget and the IP ban state are per pod.
+          containerConcurrency: 1,
+          // A backfill page run may take minutes; the Broker's own timeout bounds each delivery.
+          timeoutSeconds: 600,
+          containers: [
+            {
+              name: 'extract',
+              image: 'crypto-functions',
+              command: ['node', `/app/${name}/index.mjs`],
+              ports: [{ containerPort: 8080 }],
+              envFrom: [{ configMapRef: { name: 'crypto-pipeline-config' } }],
+              env: [
+                { name: 'EXCHANGE', value: x.id },
+                {
+                  name: 'MINIO_PASSWORD',
+                  valueFrom: { secretKeyRef: { name: 'crypto-pipeline-secrets', key: 'MINIO_PASSWORD' } },
+                },
+              ],
+              resources: {
+                requests: { cpu: '100m', memory: '256Mi' },
+                limits: { cpu: '1', memory: '256Mi' },
+              },
+              securityContext: {
+                runAsNonRoot: true,
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
+            },
+          ],
+        },
+      },
+    },
+  };
+  const trigger = (suffix: string, type: string) => ({
+    apiVersion: 'eventing.knative.dev/v1',
+    kind: 'Trigger',
+    metadata: { name: `${name}-${suffix}`, labels },
+    spec: {
+      broker: 'default',
+      filter: { attributes: { type, exchange: x.id } },
+      subscriber: { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name } },
+    },
+  });
+  const pings = SCHEDULES.filter(
+    (s) => s.name !== 'funding-8h' || x.symbols.some((sym) => sym.includes(':')),
+  ).map((s) => ({
+    apiVersion: 'sources.knative.dev/v1',
+    kind: 'PingSource',
+    metadata: { name: `${x.id}-${s.name}`, labels },
+    spec: {
+      schedule: s.schedule,
+      timezone: 'UTC',
+      contentType: 'application/json',
+      data: JSON.stringify(s.data(x.symbols)),
+      ceOverrides: { extensions: { exchange: x.id } },
+      sink: { ref: BROKER },
+    },
+  }));
+  return [
+    service,
+    trigger('ticks', 'dev.knative.sources.ping'),
+    trigger('requests', 'cryptopipe.extract.request'),
+    ...pings,
+  ];
+}
+
+const HEADER =
+  '# Generated by scripts/gen-knative.ts from knative/exchanges.txt: edit that file, then run npm run gen:knative.\n';
+
+/** Writes knative/base/extract/ (or `out`). */
+export function generate(out = join(root, 'knative/base/extract'), exchanges = readExchanges()): void {
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  for (const x of exchanges) {
+    writeFileSync(
+      join(out, `${x.id}.yaml`),
+      HEADER +
+        exchangeManifests(x)
+          .map((m) => stringify(m, { lineWidth: 0 }))
+          .join('---\n'),
+    );
+  }
+  writeFileSync(
+    join(out, 'kustomization.yaml'),
+    HEADER +
+      stringify({
+        apiVersion: 'kustomize.config.k8s.io/v1beta1',
+        kind: 'Kustomization',
+        resources: exchanges.map((x) => `${x.id}.yaml`),
+      }),
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const outArg = process.argv.find((a) => a.startsWith('--out='));
+  generate(outArg ? resolve(outArg.slice(6)) : undefined);
+  console.log('knative/base/extract generated');
+}
