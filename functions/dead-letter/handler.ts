@@ -5,9 +5,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
 import { decodeRequest } from '../../shared/events/cloudevent.ts';
-import { rawBody, sendError, sendJson, traceparentOf } from '../../shared/http/respond.ts';
+import { functionHandler, rawBody } from '../../shared/http/respond.ts';
 import { DEAD_LETTER_PREFIX, batchBody, putIfChanged } from '../../shared/lake/objects.ts';
-import { log as rootLog } from '../../shared/log.ts';
 
 /** The key of a dead letter: by the day it arrived, then the event's type, hashed source and id. */
 export function deadLetterKey(event: { id: string; source: string; type: string }, at: number): string {
@@ -21,36 +20,23 @@ export function createDeadLetterHandler(
   cfg: CommonConfig,
   deps: { s3: S3Client; now: () => number },
 ): HttpFunction {
-  const baseLog = rootLog.child({ component: 'dead-letter' });
-  return async (req, res) => {
-    const traceparent = traceparentOf(req);
-    let log = traceparent ? baseLog.child({ traceparent }) : baseLog;
-    try {
-      if (req.method === 'GET') {
-        sendJson(res, 200, { function: 'dead-letter', bucket: cfg.s3.bucket, prefix: DEAD_LETTER_PREFIX });
-        return;
-      }
-      if (req.method !== 'POST') {
-        res.set('allow', 'GET, POST');
-        throw new BadRequestError(
-          `method ${req.method} is not allowed`,
-          undefined,
-          405,
-          'method_not_allowed',
-        );
-      }
+  return functionHandler({
+    component: 'dead-letter',
+    info: () => ({ bucket: cfg.s3.bucket, prefix: DEAD_LETTER_PREFIX }),
+    post: async (req, res, scope) => {
       const incoming = decodeRequest(req.headers, rawBody(req, cfg.maxBodyBytes));
       if (incoming.kind !== 'cloudevent')
         throw new BadRequestError('the dead-letter receiver accepts CloudEvents');
       const { event } = incoming;
-      log = log.child({ eventId: event.id, eventSource: event.source });
+      scope.log = scope.log.child({ eventId: event.id, eventSource: event.source });
+      const errorData = event['knativeerrordata'];
       const reason = {
         destination: event['knativeerrordest'] ?? null,
         code: event['knativeerrorcode'] ?? null,
         // knativeerrordata is the base64 of the refusing answer's body.
         data:
-          typeof event['knativeerrordata'] === 'string'
-            ? Buffer.from(event['knativeerrordata'], 'base64').toString('utf8').slice(0, 4000)
+          typeof errorData === 'string'
+            ? Buffer.from(errorData, 'base64').toString('utf8').slice(0, 4000)
             : null,
       };
       const key = deadLetterKey(event, deps.now());
@@ -59,7 +45,7 @@ export function createDeadLetterHandler(
         'event-type': encodeURIComponent(event.type),
         'error-code': String(reason.code ?? ''),
       });
-      log.warn('dead letter stored', {
+      scope.log.warn('dead letter stored', {
         key,
         type: event.type,
         errorCode: reason.code,
@@ -70,8 +56,6 @@ export function createDeadLetterHandler(
         .status(204)
         .set({ 'x-object-key': encodeURI(key) })
         .end();
-    } catch (err) {
-      sendError(res, err, log);
-    }
-  };
+    },
+  });
 }

@@ -15,8 +15,7 @@ import {
 } from '../../shared/events/schemas.ts';
 import { supportedDatasets } from '../../shared/extract/plan.ts';
 import { runExtract, type ExtractDeps } from '../../shared/extract/run.ts';
-import { rawBody, sendError, sendEvent, sendJson, traceparentOf } from '../../shared/http/respond.ts';
-import { log as rootLog } from '../../shared/log.ts';
+import { functionHandler, rawBody, sendEvent, sendJson, traceparentOf } from '../../shared/http/respond.ts';
 
 /** CloudEvent types extract accepts: its own request type and the PingSource tick carrying a request as data. */
 export const ACCEPTED_TYPES = [EventType.extractRequest, 'dev.knative.sources.ping'] as const;
@@ -41,33 +40,19 @@ export function createExtractHandler(
   cfg: ExtractConfig,
   deps: Omit<ExtractDeps, 'cfg' | 'log'>,
 ): HttpFunction {
-  const baseLog = rootLog.child({ component: 'extract', exchange: cfg.exchange });
-  return async (req, res) => {
-    const traceparent = traceparentOf(req);
-    let log = traceparent ? baseLog.child({ traceparent }) : baseLog;
-    try {
-      if (req.method === 'GET') {
-        sendJson(res, 200, {
-          function: 'extract',
-          exchange: cfg.exchange,
-          datasets: supportedDatasets(deps.client.ex),
-          timeframes: Object.keys(deps.client.ex.timeframes ?? {}),
-          marketTypes: cfg.marketTypes,
-          schemaVersion: SCHEMA_VERSION,
-          usage:
-            'POST a JSON body such as {"datasets":["ohlcv"],"symbols":["BTC/USDT"],"timeframe":"1m","lookback":"PT1H"}',
-        });
-        return;
-      }
-      if (req.method !== 'POST') {
-        res.set('allow', 'GET, POST');
-        throw new BadRequestError(
-          `method ${req.method} is not allowed: POST an extract request`,
-          undefined,
-          405,
-          'method_not_allowed',
-        );
-      }
+  return functionHandler({
+    component: 'extract',
+    info: () => ({
+      exchange: cfg.exchange,
+      datasets: supportedDatasets(deps.client.ex),
+      timeframes: Object.keys(deps.client.ex.timeframes ?? {}),
+      marketTypes: cfg.marketTypes,
+      schemaVersion: SCHEMA_VERSION,
+      usage:
+        'POST a JSON body such as {"datasets":["ohlcv"],"symbols":["BTC/USDT"],"timeframe":"1m","lookback":"PT1H"}',
+    }),
+    post: async (req, res, scope) => {
+      scope.log = scope.log.child({ exchange: cfg.exchange });
       const incoming = decodeRequest(req.headers, rawBody(req, cfg.maxBodyBytes));
       let requestId: string;
       let data: unknown;
@@ -76,26 +61,22 @@ export function createExtractHandler(
         requireEventType(event, ACCEPTED_TYPES, 'extract');
         requestId = event.id;
         data = event.data;
-        log = log.child({ eventId: event.id, eventSource: event.source });
+        scope.log = scope.log.child({ eventId: event.id, eventSource: event.source });
       } else {
         requestId = randomUUID();
         data = incoming.data;
       }
       const request = parseRequest(data);
+      const traceparent = traceparentOf(req);
       const summary = await runExtract(
         request,
         { requestId, ...(traceparent ? { traceparent } : {}) },
-        { ...deps, cfg, log },
+        { ...deps, cfg, log: scope.log },
       );
-      if (incoming.kind === 'cloudevent') {
-        sendEvent(res, 200, summaryEvent(summary, cfg.exchange));
-      } else {
-        sendJson(res, 200, summary);
-      }
-    } catch (err) {
-      sendError(res, err, log);
-    }
-  };
+      if (incoming.kind === 'cloudevent') sendEvent(res, 200, summaryEvent(summary, cfg.exchange));
+      else sendJson(res, 200, summary);
+    },
+  });
 }
 
 function summaryEvent(summary: ExtractSummary, exchange: string) {

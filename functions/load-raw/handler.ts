@@ -10,9 +10,8 @@ import {
   describeIssues,
   extractBatchSchema,
 } from '../../shared/events/schemas.ts';
-import { rawBody, sendError, sendJson, traceparentOf } from '../../shared/http/respond.ts';
+import { functionHandler, rawBody } from '../../shared/http/respond.ts';
 import { batchBody, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
-import { log as rootLog } from '../../shared/log.ts';
 
 /** S3 metadata must be ASCII: keep ASCII printable text, percent-encode the rest. */
 function meta(value: string): string {
@@ -21,29 +20,10 @@ function meta(value: string): string {
 
 /** Builds the load-raw function. */
 export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }): HttpFunction {
-  const baseLog = rootLog.child({ component: 'load-raw' });
-  return async (req, res) => {
-    const traceparent = traceparentOf(req);
-    let log = traceparent ? baseLog.child({ traceparent }) : baseLog;
-    try {
-      if (req.method === 'GET') {
-        sendJson(res, 200, {
-          function: 'load-raw',
-          bucket: cfg.s3.bucket,
-          accepts: EventType.extractBatch,
-          schemaVersion: SCHEMA_VERSION,
-        });
-        return;
-      }
-      if (req.method !== 'POST') {
-        res.set('allow', 'GET, POST');
-        throw new BadRequestError(
-          `method ${req.method} is not allowed: POST a CloudEvent`,
-          undefined,
-          405,
-          'method_not_allowed',
-        );
-      }
+  return functionHandler({
+    component: 'load-raw',
+    info: () => ({ bucket: cfg.s3.bucket, accepts: EventType.extractBatch, schemaVersion: SCHEMA_VERSION }),
+    post: async (req, res, scope) => {
       const incoming = decodeRequest(req.headers, rawBody(req, cfg.maxBodyBytes));
       if (incoming.kind !== 'cloudevent') {
         throw new BadRequestError(
@@ -51,13 +31,15 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
         );
       }
       const { event } = incoming;
-      log = log.child({ eventId: event.id, eventSource: event.source });
+      scope.log = scope.log.child({ eventId: event.id, eventSource: event.source });
       requireEventType(event, [EventType.extractBatch], 'load-raw');
       const parsed = extractBatchSchema.safeParse(event.data);
       if (!parsed.success) {
         throw new BadRequestError(
           `invalid extract batch: ${describeIssues(parsed.error).slice(0, 10).join('; ')}`,
-          { issues: describeIssues(parsed.error).slice(0, 50) },
+          {
+            issues: describeIssues(parsed.error).slice(0, 50),
+          },
         );
       }
       const batch = parsed.data;
@@ -66,7 +48,7 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
           `the exchange attribute '${String(event['exchange'])}' does not match the data's exchange '${batch.exchange}'`,
         );
       }
-      log = log.child({
+      scope.log = scope.log.child({
         exchange: batch.exchange,
         dataset: batch.dataset,
         ...(batch.symbol ? { symbol: batch.symbol } : {}),
@@ -80,7 +62,7 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
         'extracted-at': new Date(batch.extractedAt).toISOString(),
         records: String(batch.records.length),
       });
-      log.info(result.written ? 'raw object stored' : 'raw object already stored', {
+      scope.log.info(result.written ? 'raw object stored' : 'raw object already stored', {
         key,
         bytes: result.bytes,
         records: batch.records.length,
@@ -90,8 +72,6 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
         .status(204)
         .set({ 'x-object-key': encodeURI(key), 'x-object-written': String(result.written) })
         .end();
-    } catch (err) {
-      sendError(res, err, log);
-    }
-  };
+    },
+  });
 }

@@ -4,9 +4,8 @@ import type { HttpFunction, Request } from '@google-cloud/functions-framework';
 import type { TransformConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
 import { decodeRequest } from '../../shared/events/cloudevent.ts';
-import { rawBody, sendError, sendJson, traceparentOf } from '../../shared/http/respond.ts';
+import { functionHandler, rawBody, sendJson } from '../../shared/http/respond.ts';
 import { BATCH_PREFIX } from '../../shared/lake/objects.ts';
-import { log as rootLog } from '../../shared/log.ts';
 import { loadObject, type LoadDeps, type LoadResult } from '../../shared/transform/load.ts';
 import { parseObjectEvents } from '../../shared/transform/notification.ts';
 
@@ -25,37 +24,23 @@ export function createTransformHandler(
   cfg: TransformConfig,
   deps: Omit<LoadDeps, 'log' | 'maxObjectBytes'>,
 ): HttpFunction {
-  const baseLog = rootLog.child({ component: 'transform' });
-  return async (req, res) => {
-    const traceparent = traceparentOf(req);
-    const log = traceparent ? baseLog.child({ traceparent }) : baseLog;
-    try {
-      if (!authorized(req, cfg.authToken)) {
-        res.set('www-authenticate', 'Bearer realm="transform"');
-        throw new BadRequestError(
-          'missing or wrong bearer token (Authorization: Bearer <TRANSFORM_AUTH_TOKEN>)',
-          undefined,
-          401,
-          'unauthorized',
-        );
-      }
-      if (req.method === 'GET') {
-        sendJson(res, 200, {
-          function: 'transform',
-          bucket: cfg.s3.bucket,
-          accepts: ['MinIO bucket notification', 'CloudEvent', '{"bucket","key"}'],
-        });
-        return;
-      }
-      if (req.method !== 'POST') {
-        res.set('allow', 'GET, POST');
-        throw new BadRequestError(
-          `method ${req.method} is not allowed`,
-          undefined,
-          405,
-          'method_not_allowed',
-        );
-      }
+  return functionHandler({
+    component: 'transform',
+    info: () => ({
+      bucket: cfg.s3.bucket,
+      accepts: ['MinIO bucket notification', 'CloudEvent', '{"bucket","key"}'],
+    }),
+    authorize: (req, res) => {
+      if (authorized(req, cfg.authToken)) return;
+      res.set('www-authenticate', 'Bearer realm="transform"');
+      throw new BadRequestError(
+        'missing or wrong bearer token (Authorization: Bearer <TRANSFORM_AUTH_TOKEN>)',
+        undefined,
+        401,
+        'unauthorized',
+      );
+    },
+    post: async (req, res, { log }) => {
       const incoming = decodeRequest(req.headers, rawBody(req, cfg.maxBodyBytes));
       const manual =
         incoming.kind === 'plain' &&
@@ -90,8 +75,6 @@ export function createTransformHandler(
       // MinIO reads only the status; a CloudEvent sender needs an empty body.
       if (incoming.kind === 'cloudevent') res.status(204).end();
       else sendJson(res, 200, { results });
-    } catch (err) {
-      sendError(res, err, log);
-    }
-  };
+    },
+  });
 }

@@ -3,7 +3,7 @@ import type { Request, Response } from '@google-cloud/functions-framework';
 import type { CloudEvent } from 'cloudevents';
 import { BadRequestError, errorResponse } from '../errors.ts';
 import { toBinary } from '../events/cloudevent.ts';
-import type { Logger } from '../log.ts';
+import { log as rootLog, type Logger } from '../log.ts';
 
 /** The raw body as the Functions Framework kept it; 413 when larger than `maxBytes`. */
 export function rawBody(req: Request, maxBytes: number): Buffer {
@@ -44,4 +44,46 @@ export function sendError(res: Response, err: unknown, log: Logger): void {
   else log.warn('request rejected', { status, error: body.error, reason: body.message });
   if (retryAfterSeconds !== undefined) res.set('retry-after', String(retryAfterSeconds));
   sendJson(res, status, body);
+}
+
+/** What a function's POST handler gets: the request's logger, which it may narrow (event id, exchange, ...). */
+export interface RequestScope {
+  log: Logger;
+}
+
+/**
+ * The shell every function shares: a logger carrying the request's traceparent, an optional authorization check,
+ * GET answered with `info()`, methods other than GET and POST refused with 405, and any error mapped to its status
+ * and JSON body (logged once, with what the handler learned about the request).
+ */
+export function functionHandler(opts: {
+  component: string;
+  info: () => Record<string, unknown>;
+  authorize?: (req: Request, res: Response) => void;
+  post: (req: Request, res: Response, scope: RequestScope) => Promise<void>;
+}): (req: Request, res: Response) => Promise<void> {
+  const baseLog = rootLog.child({ component: opts.component });
+  return async (req, res) => {
+    const traceparent = traceparentOf(req);
+    const scope: RequestScope = { log: traceparent ? baseLog.child({ traceparent }) : baseLog };
+    try {
+      opts.authorize?.(req, res);
+      if (req.method === 'GET') {
+        sendJson(res, 200, { function: opts.component, ...opts.info() });
+        return;
+      }
+      if (req.method !== 'POST') {
+        res.set('allow', 'GET, POST');
+        throw new BadRequestError(
+          `method ${req.method} is not allowed: POST a request`,
+          undefined,
+          405,
+          'method_not_allowed',
+        );
+      }
+      await opts.post(req, res, scope);
+    } catch (err) {
+      sendError(res, err, scope.log);
+    }
+  };
 }
