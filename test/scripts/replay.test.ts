@@ -1,0 +1,68 @@
+// Dead-letter replay: stored dead letters go back to the Broker without Knative's error attributes, then move aside.
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadLetterKey } from '../../functions/dead-letter/handler.ts';
+import { REPLAYED_PREFIX, replayDeadLetters } from '../../scripts/replay.ts';
+import { batchBody, putIfChanged } from '../../shared/lake/objects.ts';
+import { CloudEvent } from 'cloudevents';
+import { startS3, type TestS3 } from '../support/s3.ts';
+import { startSink, type TestSink } from '../support/sink.ts';
+
+let s3: TestS3;
+let sink: TestSink;
+beforeAll(async () => {
+  [s3, sink] = await Promise.all([startS3(), startSink()]);
+});
+afterAll(async () => {
+  await sink?.close();
+  await s3?.close();
+});
+
+async function keys(prefix: string) {
+  return (
+    (await s3.client.send(new ListObjectsV2Command({ Bucket: s3.settings.bucket, Prefix: prefix })))
+      .Contents ?? []
+  ).map((o) => o.Key!);
+}
+
+async function storeDeadLetter(id: string) {
+  const ev = new CloudEvent({
+    id,
+    source: '/cryptopipe/extract/binance',
+    type: 'cryptopipe.extract.batch',
+    time: '2026-11-24T00:00:00.000Z',
+    datacontenttype: 'application/json',
+    data: { n: id },
+    knativeerrorcode: '500',
+    knativeerrordest: 'http://load-raw',
+  });
+  const key = deadLetterKey(ev, Date.UTC(2026, 10, 24));
+  await putIfChanged(s3.client, s3.settings.bucket, key, batchBody(ev), {});
+  return key;
+}
+
+describe('replayDeadLetters', () => {
+  it('sends each dead letter back without the error attributes and moves it to the replayed prefix', async () => {
+    const key = await storeDeadLetter('dl-1');
+    const dry = await replayDeadLetters(s3.client, s3.settings.bucket, sink.url, { dryRun: true });
+    expect(dry.replayed).toEqual([key]);
+    expect(sink.events).toHaveLength(0);
+    const r = await replayDeadLetters(s3.client, s3.settings.bucket, sink.url);
+    expect(r).toEqual({ replayed: [key], failed: [] });
+    expect(sink.events).toHaveLength(1);
+    expect(sink.events[0]!.id).toBe('dl-1');
+    expect(sink.events[0]!['knativeerrorcode']).toBeUndefined();
+    expect(sink.events[0]!.data).toEqual({ n: 'dl-1' });
+    expect(await keys('_dead-letters/')).toEqual([]);
+    expect(await keys(REPLAYED_PREFIX)).toEqual([REPLAYED_PREFIX + key.slice('_dead-letters/'.length)]);
+  });
+
+  it('keeps a dead letter the Broker refuses and reports it', async () => {
+    const key = await storeDeadLetter('dl-2');
+    sink.refuse(503, 1);
+    const r = await replayDeadLetters(s3.client, s3.settings.bucket, sink.url);
+    expect(r.replayed).toEqual([]);
+    expect(r.failed).toEqual([{ key, reason: expect.stringMatching(/HTTP 503/) }]);
+    expect(await keys('_dead-letters/')).toEqual([key]);
+  });
+});
