@@ -28,6 +28,14 @@ export function readExchanges(file = join(root, 'knative/exchanges.txt')): Excha
 
 const BROKER = { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'default' };
 
+/** Knative's strict security profile, as `kn service create --security-context strict` sets it. */
+export const STRICT = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  runAsNonRoot: true,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
 /** The schedules every exchange gets (UTC): what each tick asks extract for. */
 export const SCHEDULES = [
   {
@@ -76,7 +84,6 @@ export function exchangeManifests(x: ExchangeLine): object[] {
           timeoutSeconds: 600,
           containers: [
             {
-              name: 'extract',
               image: 'crypto-functions',
               command: ['node', `/app/${name}/index.mjs`],
               ports: [{ containerPort: 8080 }],
@@ -92,12 +99,8 @@ export function exchangeManifests(x: ExchangeLine): object[] {
                 requests: { cpu: '100m', memory: '256Mi' },
                 limits: { cpu: '1', memory: '256Mi' },
               },
-              securityContext: {
-                runAsNonRoot: true,
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                capabilities: { drop: ['ALL'] },
-              },
+              // Knative's strict profile (kn --security-context strict).
+              securityContext: STRICT,
             },
           ],
         },
@@ -121,9 +124,7 @@ export function exchangeManifests(x: ExchangeLine): object[] {
     kind: 'PingSource',
     metadata: { name: `${x.id}-${s.name}`, labels },
     spec: {
-      schedule: s.schedule,
-      timezone: 'UTC',
-      contentType: 'application/json',
+      schedule: `CRON_TZ=UTC ${s.schedule}`,
       data: JSON.stringify(s.data(x.symbols)),
       ceOverrides: { extensions: { exchange: x.id } },
       sink: { ref: BROKER },

@@ -24,7 +24,7 @@ export function createDeadLetterHandler(
     component: 'dead-letter',
     info: () => ({ bucket: cfg.s3.bucket, prefix: DEAD_LETTER_PREFIX }),
     post: async (req, res, scope) => {
-      const incoming = decodeRequest(req.headers, rawBody(req, cfg.maxBodyBytes));
+      const incoming = decodeRequest(req.headers, await rawBody(req, cfg.maxBodyBytes));
       if (incoming.kind !== 'cloudevent')
         throw new BadRequestError('the dead-letter receiver accepts CloudEvents');
       const { event } = incoming;

@@ -3,7 +3,12 @@ import { randomUUID } from 'node:crypto';
 import type { HttpFunction } from '@google-cloud/functions-framework';
 import type { ExtractConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
-import { buildEvent, decodeRequest, requireEventType } from '../../shared/events/cloudevent.ts';
+import {
+  buildEvent,
+  decodeRequest,
+  parseJsonBody,
+  requireEventType,
+} from '../../shared/events/cloudevent.ts';
 import { extractSource } from '../../shared/events/batches.ts';
 import {
   EventType,
@@ -53,14 +58,15 @@ export function createExtractHandler(
     }),
     post: async (req, res, scope) => {
       scope.log = scope.log.child({ exchange: cfg.exchange });
-      const incoming = decodeRequest(req.headers, rawBody(req, cfg.maxBodyBytes));
+      const incoming = decodeRequest(req.headers, await rawBody(req, cfg.maxBodyBytes));
       let requestId: string;
       let data: unknown;
       if (incoming.kind === 'cloudevent') {
         const { event } = incoming;
         requireEventType(event, ACCEPTED_TYPES, 'extract');
         requestId = event.id;
-        data = event.data;
+        // Data sent as text (no or a text content type) is read as the JSON it holds.
+        data = typeof event.data === 'string' ? parseJsonBody(event.data) : event.data;
         scope.log = scope.log.child({ eventId: event.id, eventSource: event.source });
       } else {
         requestId = randomUUID();

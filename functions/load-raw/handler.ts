@@ -24,7 +24,7 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
     component: 'load-raw',
     info: () => ({ bucket: cfg.s3.bucket, accepts: EventType.extractBatch, schemaVersion: SCHEMA_VERSION }),
     post: async (req, res, scope) => {
-      const incoming = decodeRequest(req.headers, rawBody(req, cfg.maxBodyBytes));
+      const incoming = decodeRequest(req.headers, await rawBody(req, cfg.maxBodyBytes));
       if (incoming.kind !== 'cloudevent') {
         throw new BadRequestError(
           `load-raw accepts CloudEvents of type ${EventType.extractBatch} (binary or structured mode), not plain JSON`,

@@ -41,7 +41,7 @@ export function createTransformHandler(
       );
     },
     post: async (req, res, { log }) => {
-      const incoming = decodeRequest(req.headers, rawBody(req, cfg.maxBodyBytes));
+      const incoming = decodeRequest(req.headers, await rawBody(req, cfg.maxBodyBytes));
       const manual =
         incoming.kind === 'plain' &&
         !(incoming.data && typeof incoming.data === 'object' && 'Records' in incoming.data);

@@ -115,7 +115,12 @@ export function decodeRequest(
       if (!header(headers, name))
         throw new BadRequestError(`binary-mode CloudEvent without the ${name} header`);
     }
-    if (body.length > 0 && contentType !== '' && !/^application\/(.+\+)?json\b/.test(contentType)) {
+    // JSON, or text that holds JSON (a PingSource without contentType, which kn cannot set, sends its data as text).
+    if (
+      body.length > 0 &&
+      contentType !== '' &&
+      !/^(application\/(.+\+)?json|text\/plain)\b/.test(contentType)
+    ) {
       throw new BadRequestError(
         `unsupported content type '${contentType}': CloudEvent data must be application/json`,
         undefined,

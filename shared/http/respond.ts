@@ -5,19 +5,32 @@ import { BadRequestError, errorResponse } from '../errors.ts';
 import { toBinary } from '../events/cloudevent.ts';
 import { log as rootLog, type Logger } from '../log.ts';
 
-/** The raw body as the Functions Framework kept it; 413 when larger than `maxBytes`. */
-export function rawBody(req: Request, maxBytes: number): Buffer {
-  const raw = (req as Request & { rawBody?: Buffer }).rawBody;
-  const body = raw ?? (typeof req.body === 'string' ? Buffer.from(req.body) : Buffer.alloc(0));
-  if (body.length > maxBytes) {
-    throw new BadRequestError(
-      `request body is ${body.length} bytes, more than the limit of ${maxBytes} (MAX_BODY_BYTES)`,
+/**
+ * The raw body: as the Functions Framework kept it, or read here when no body parser took it (a request without a
+ * content type). 413 when larger than `maxBytes`.
+ */
+export async function rawBody(req: Request, maxBytes: number): Promise<Buffer> {
+  const tooLarge = (n: number) =>
+    new BadRequestError(
+      `request body is ${n} bytes, more than the limit of ${maxBytes} (MAX_BODY_BYTES)`,
       undefined,
       413,
       'body_too_large',
     );
+  const kept = (req as Request & { rawBody?: Buffer }).rawBody;
+  if (kept !== undefined || !req.readable) {
+    const body = kept ?? (typeof req.body === 'string' ? Buffer.from(req.body) : Buffer.alloc(0));
+    if (body.length > maxBytes) throw tooLarge(body.length);
+    return body;
   }
-  return body;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw tooLarge(size);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 /** The W3C traceparent header, when present and well-formed. */

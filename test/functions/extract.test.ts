@@ -312,6 +312,22 @@ describe('extract requests and events (binance)', () => {
     },
   );
 
+  it.each(['', 'text/plain'])(
+    'a PingSource tick without a JSON content type (%j) is read as JSON',
+    async (type) => {
+      const { headers } = toBinary(requestEvent({}));
+      const h: Record<string, string> = { ...headers };
+      delete h['content-type'];
+      if (type) h['content-type'] = type;
+      const res = await request(make().server)
+        .post('/')
+        .set(h)
+        .send(Buffer.from(JSON.stringify({ datasets: ['tickers'], symbols: ['BTC/USDT'] })))
+        .expect(200);
+      expect(res.headers['ce-type']).toBe(EventType.extractSummary);
+    },
+  );
+
   it('batch events are valid CloudEvents with deterministic ids and the routing extensions', async () => {
     sink.events.length = 0;
     const body = { datasets: ['ohlcv'], symbols: ['BTC/USDT'], since: NOW - 30 * MIN, until: NOW - 10 * MIN };
@@ -491,6 +507,19 @@ describe('extract requests and events (binance)', () => {
     const res = await request(make().server).post('/').set(headers).send(body);
     expect(res.status).toBe(status);
     expect(res.body.message).toMatch(message);
+  });
+
+  it.each(['application/json', ''])('a body over MAX_BODY_BYTES is a 413 (content type %j)', async (type) => {
+    const big = JSON.stringify({
+      datasets: ['tickers'],
+      runId: 'x'.repeat(100),
+      symbols: Array(200).fill('BTC/USDT'),
+    });
+    let r = request(make({ MAX_BODY_BYTES: '1024' }).server).post('/');
+    if (type) r = r.set('content-type', type);
+    const res = await r.send(Buffer.from(big));
+    expect(res.status).toBe(413);
+    expect(res.body.message).toMatch(/MAX_BODY_BYTES/);
   });
 
   it('PUT is 405', async () => {
