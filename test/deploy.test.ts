@@ -1,0 +1,45 @@
+// scripts/deploy: the kn commands set exactly what the manifests set, so the two ways to deploy cannot drift apart.
+import { describe, expect, it } from 'vitest';
+import {
+  deployCommands,
+  render,
+  settingsFromCommands,
+  settingsFromManifests,
+  shellLine,
+} from '../scripts/deploy.ts';
+
+describe.each(['dev', 'prod'])('scripts/deploy for overlay %s', (overlay) => {
+  const rs = render(overlay);
+  const cmds = deployCommands(rs);
+
+  it('the kn and kubectl commands set exactly the settings of the rendered manifests', () => {
+    const fromManifests = settingsFromManifests(rs);
+    expect(Object.keys(fromManifests.services).length).toBeGreaterThanOrEqual(6);
+    expect(Object.keys(fromManifests.pingSources).length).toBeGreaterThanOrEqual(9);
+    expect(settingsFromCommands(cmds)).toEqual(fromManifests);
+  });
+
+  it('a manifest changed after the commands were made is a difference the comparison sees', () => {
+    const changed = structuredClone(rs);
+    const svc = changed.find((r) => r.kind === 'Service' && r.metadata.name === 'load-raw')!;
+    (
+      svc.spec as { template: { spec: { containerConcurrency: number } } }
+    ).template.spec.containerConcurrency = 3;
+    expect(settingsFromCommands(cmds)).not.toEqual(settingsFromManifests(changed));
+  });
+
+  it('uses kn for every Knative resource and kubectl only for the namespace and the ConfigMap', () => {
+    expect(cmds.filter((c) => c[0] === 'kubectl').map((c) => c[2])).toEqual(['namespace', 'configmap']);
+    const kn = cmds.filter((c) => c[0] === 'kn').map((c) => c.slice(1, c[1] === 'source' ? 3 : 2).join(' '));
+    expect(new Set(kn)).toEqual(new Set(['service', 'broker', 'trigger', 'source ping', 'source binding']));
+    expect(cmds.filter((c) => c[1] === 'service').every((c) => c.includes('--force'))).toBe(true);
+  });
+
+  it('prints shell lines that quote JSON payloads and never carry a secret value', () => {
+    const lines = cmds.map(shellLine);
+    const ping = lines.find((l) => l.includes('source ping create') && l.includes('ohlcv'))!;
+    expect(ping).toMatch(/--data '\{"datasets":\["ohlcv"\],"symbols":\[.*\],"timeframe":"1m"\}'/);
+    expect(ping).toMatch(/--schedule 'CRON_TZ=UTC \* \* \* \* \*'/);
+    for (const l of lines) expect(l).not.toMatch(/PASSWORD=[^s]|TOKEN=[^s]/);
+  });
+});
