@@ -338,13 +338,6 @@ export function settingsFromCommands(cmds: string[][]): Settings {
         clusterLocal: flags.some(([f]) => f === 'cluster-local'),
         security: one('security-context') ?? canonical({}),
       };
-      const envOrder = argv
-        .filter((_a, i) => argv[i - 1] === '--env' || argv[i - 1] === '--env-value-from')
-        .map((v) => v.slice(0, v.indexOf('=')));
-      const env = s.services[positional[3] as string]!['env'] as Record<string, string>;
-      s.services[positional[3] as string]!['env'] = Object.fromEntries(
-        envOrder.map((k) => [k, env[k] as string]),
-      );
     } else if (what.startsWith('kn broker create')) {
       s.brokers[positional[3] as string] = {
         retry: one('retry') === null ? null : Number(one('retry')),
