@@ -4,7 +4,6 @@ import { loadExtractConfig } from '../../shared/config.ts';
 import { availableExchanges } from '../../shared/exchange/ccxt.ts';
 import { getClient } from '../../shared/exchange/client.ts';
 import { NoCursorStore, S3CursorStore } from '../../shared/lake/cursors.ts';
-import { s3Client } from '../../shared/lake/s3.ts';
 import { registerSecret, setLogLevel } from '../../shared/log.ts';
 import { createExtractHandler } from './handler.ts';
 
@@ -16,8 +15,7 @@ http(
   'extract',
   createExtractHandler(cfg, {
     client: getClient(cfg),
-    cursors:
-      cfg.cursorStore === 's3' ? new S3CursorStore(s3Client(cfg.s3), cfg.s3.bucket) : new NoCursorStore(),
+    cursors: cfg.cursorStore === 's3' ? new S3CursorStore(cfg.s3, cfg.s3.bucket) : new NoCursorStore(),
     now: () => Date.now(),
   }),
 );
