@@ -1,10 +1,9 @@
-// Local run: embedded S3, an extract server per exchange (same entry as the container), a local event receiver,
-// and a schedule that ticks every minute. `--offline` serves recorded exchange data instead of the live APIs.
+// Local run of the whole chain as knative/base wires it: every function as its own server (the container's entry),
+// a local Broker following the Triggers, delivery policy, SinkBinding and PingSources, embedded S3 sending MinIO's
+// notifications, embedded PostgreSQL. `--offline` serves recorded exchange data instead of the live APIs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
@@ -12,17 +11,13 @@ import S3rver from 's3rver';
 import { loadCommonConfig } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { createPool } from '../shared/db/pool.ts';
-import { buildEvent, decodeRequest, toBinary } from '../shared/events/cloudevent.ts';
-import {
-  EventType,
-  extractBatchSchema,
-  type ExtractSummary,
-  type OhlcvRecord,
-} from '../shared/events/schemas.ts';
+import { EventType, extractBatchSchema, type OhlcvRecord } from '../shared/events/schemas.ts';
 import { BATCH_PREFIX } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { nextOpen, parseTimeframe } from '../shared/time.ts';
 import { startEmbeddedServer } from './local/embedded-postgres.ts';
+import { readManifests, wiring } from './local/manifests.ts';
+import { LocalBroker, type DeliveryReport } from './local/router.ts';
 import { NotificationQueue, minioPayload, type S3rverEvent } from './local/notifier.ts';
 import { startFakeExchange, type FakeExchangeId } from './offline/fake-exchange.ts';
 
@@ -34,10 +29,11 @@ const flag = (name: string) => args.includes(`--${name}`);
 const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
 if (flag('help')) {
-  console.log(`npm start -- [--offline] [--once] [--exchanges=binance,bybit] [--symbols=BTC/USDT,BTC/USDT:USDT] [--port=8080]
+  console.log(`npm start -- [--offline] [--once] [--exchanges=binance,bybit] [--port=8080]
   --offline    serve recorded exchange responses (no network needed)
-  --once       run one schedule tick, print the summary and exit
-Ports: extract-<exchange> on --port, --port+1, ...; the event receiver on 8070; embedded S3 on 4568.`);
+  --once       fire every PingSource once, wait until everything is in PostgreSQL, print the row counts, exit
+Ports: the functions from --port on (extract-<exchange>..., load-raw, transform, dead-letter); the Broker on 8070;
+embedded S3 on 4568; embedded PostgreSQL on 54329. Schedules, routes and retries come from knative/base.`);
   process.exit(0);
 }
 
@@ -48,7 +44,6 @@ const listed = readFileSync(join(root, 'knative/exchanges.txt'), 'utf8')
   .map((l) => l.replace(/#.*/, '').trim().split(/\s+/)[0] ?? '')
   .filter(Boolean);
 const exchanges = (option('exchanges')?.split(',') ?? listed).filter(Boolean);
-const symbols = option('symbols')?.split(',') ?? ['BTC/USDT', 'BTC/USDT:USDT'];
 const basePort = Number(option('port') ?? 8080);
 const stateDir = join(root, '.local');
 const children: ChildProcess[] = [];
@@ -112,28 +107,24 @@ async function startPostgres(): Promise<string> {
   return url;
 }
 
-/**
- * The local stand-in for the Broker until the manifest-driven router exists: batch events go to load-raw (as the
- * Trigger on their type does), retried on 5xx with backoff; a refused event is kept under .local/dead-letters.
- */
-async function startBroker(loadRawUrl: string): Promise<string> {
+/** Progress lines for what reached load-raw, and dead letters; per exchange, dataset and symbol. */
+function progressReporter(): (r: DeliveryReport) => void {
   const latest = new Map<string, { rows: number; last?: number; closesAt?: number }>();
-  const deliver = async (headers: Record<string, string>, body: Buffer): Promise<number> => {
-    for (let attempt = 0; ; attempt++) {
-      const res = await fetch(loadRawUrl, { method: 'POST', headers, body }).catch(() => undefined);
-      if (res && res.status < 500) return res.status;
-      if (attempt >= 4) return res?.status ?? 503;
-      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+  return (r) => {
+    if (r.deadLettered) {
+      line(
+        `${r.subscriber} refused ${r.event.type} ${r.event.id} (${r.status} after ${r.attempts} attempt(s)); sent to the dead-letter sink`,
+      );
+      return;
     }
-  };
-  const progress = (ev: { data?: unknown }) => {
-    const batch = extractBatchSchema.parse(ev.data);
+    if (r.event.type !== EventType.extractBatch || r.subscriber !== 'load-raw') return;
+    const batch = extractBatchSchema.parse(r.event.data);
     const key = [batch.exchange, batch.dataset, batch.symbol ?? '*', batch.timeframe ?? ''].join(' ').trim();
     const s = latest.get(key) ?? { rows: 0 };
     s.rows += batch.records.length;
     const tf = batch.timeframe ? parseTimeframe(batch.timeframe) : undefined;
     const closed =
-      batch.dataset === 'ohlcv' ? (batch.records as OhlcvRecord[]).filter((r) => r.closed).at(-1) : undefined;
+      batch.dataset === 'ohlcv' ? (batch.records as OhlcvRecord[]).filter((c) => c.closed).at(-1) : undefined;
     if (closed && tf && closed.ts >= (s.last ?? 0)) {
       s.last = closed.ts;
       s.closesAt = nextOpen(tf, closed.ts);
@@ -145,43 +136,6 @@ async function startBroker(loadRawUrl: string): Promise<string> {
         : '';
     line(`${key}: +${batch.records.length} rows stored raw (total ${s.rows})${lag}`);
   };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      void (async () => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-        const body = Buffer.concat(chunks);
-        let decoded;
-        try {
-          decoded = decodeRequest(headers, body);
-        } catch (err) {
-          res.writeHead(400, { 'content-type': 'text/plain' }).end(String(err));
-          return;
-        }
-        if (decoded.kind !== 'cloudevent') {
-          res.writeHead(400).end('the broker accepts CloudEvents');
-          return;
-        }
-        const ev = decoded.event;
-        res.writeHead(202).end();
-        if (ev.type !== EventType.extractBatch) return;
-        const status = await deliver(headers, body);
-        if (status < 300) {
-          progress(ev);
-          return;
-        }
-        const dir = join(stateDir, 'dead-letters');
-        mkdirSync(dir, { recursive: true });
-        writeFileSync(join(dir, `${ev.id}.json`), JSON.stringify({ status, event: ev.toJSON() }, null, 1));
-        line(`load-raw refused event ${ev.id} with HTTP ${status}; kept in .local/dead-letters`);
-      })();
-    });
-  });
-  await new Promise<void>((r) => server.listen(8070, '127.0.0.1', r));
-  closers.push(() => new Promise((r) => server.close(r)));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 }
 
 function startFunction(
@@ -216,28 +170,6 @@ function startFunction(
   });
 }
 
-async function tick(id: string, url: string, n: number): Promise<void> {
-  const ev = buildEvent({
-    id: `local-${id}-${Date.now()}-${n}`,
-    source: '/local/schedule',
-    type: 'dev.knative.sources.ping',
-    time: Date.now(),
-    data: { datasets: ['ohlcv', 'tickers'], symbols, timeframe: '1m' },
-    extensions: { exchange: id },
-  });
-  const { headers, body } = toBinary(ev);
-  const res = await fetch(url, { method: 'POST', headers, body });
-  const text = await res.text();
-  if (!res.ok) {
-    line(`extract-${id}: tick failed with HTTP ${res.status}: ${text}`);
-    return;
-  }
-  const summary = JSON.parse(text) as ExtractSummary;
-  line(
-    `extract-${id}: tick done, ${summary.events} events, ${summary.exchangeRequests} exchange requests, weight ${summary.weightUsed}`,
-  );
-}
-
 async function main(): Promise<void> {
   mkdirSync(stateDir, { recursive: true });
   const apis: Record<string, string> = {};
@@ -260,14 +192,26 @@ async function main(): Promise<void> {
     }
   }
   const token = randomBytes(16).toString('hex');
-  const transformPort = basePort + exchanges.length + 1;
-  const transformUrl = `http://127.0.0.1:${transformPort}/`;
-  notifications = new NotificationQueue(transformUrl, token, (status, attempt) => {
+  // The wiring: knative/base as the cluster would run it, restricted to the exchanges asked for.
+  const wired = wiring(readManifests(join(root, 'knative/base')));
+  wired.services = wired.services.filter(
+    (svc) => !svc.env['EXCHANGE'] || exchanges.includes(svc.env['EXCHANGE']),
+  );
+  const order = (name: string) =>
+    name.startsWith('extract-')
+      ? exchanges.indexOf(name.slice(8))
+      : exchanges.length + ['load-raw', 'transform', 'dead-letter'].indexOf(name);
+  wired.services.sort((a, b) => order(a.name) - order(b.name));
+  const urls = Object.fromEntries(
+    wired.services.map((svc, i) => [svc.name, `http://127.0.0.1:${basePort + i}/`]),
+  );
+
+  notifications = new NotificationQueue(urls['transform'] as string, token, (status, attempt) => {
     if (attempt === 1 || attempt % 10 === 0)
       line(`transform answered ${status} to a notification; retrying in order (attempt ${attempt})`);
   });
   const queue = notifications;
-  // The bucket notification is configured with prefix exchange= and suffix .json (as for MinIO in knative/).
+  // The bucket notification is configured with prefix exchange= and suffix .json (as scripts/minio-notify.sh does).
   const s3 = await startS3((e) => {
     const key = e.Records[0]?.s3.object.key ?? '';
     if (key.startsWith(BATCH_PREFIX) && key.endsWith('.json')) queue.push(minioPayload(e));
@@ -282,69 +226,63 @@ async function main(): Promise<void> {
   })
     .send(new CreateBucketCommand({ Bucket: 'crypto-raw' }))
     .catch(() => undefined);
-  const s3Env = {
+
+  const broker = new LocalBroker('default', wired, urls, progressReporter());
+  brokerForShutdown = broker;
+  const brokerUrl = await broker.start(8070);
+  const bound = new Set(wired.sinkBindings.flatMap((b) => b.services));
+  const common = {
     S3_ENDPOINT: s3.url,
     AWS_ACCESS_KEY_ID: 'S3RVER',
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
     RAW_BUCKET: 'crypto-raw',
   };
-  const loadRawPort = basePort + exchanges.length;
-  const loadRawUrl = `http://127.0.0.1:${loadRawPort}/`;
-  await Promise.all([
-    startFunction('load-raw', 'load-raw', loadRawPort, s3Env),
-    startFunction('transform', 'transform', transformPort, {
-      ...s3Env,
-      DATABASE_URL: databaseUrl,
-      TRANSFORM_AUTH_TOKEN: token,
-    }),
-  ]);
-  const broker = await startBroker(loadRawUrl);
-  const urls: Record<string, string> = {};
   await Promise.all(
-    exchanges.map((id, i) => {
-      urls[id] = `http://127.0.0.1:${basePort + i}/`;
-      return startFunction('extract', `extract-${id}`, basePort + i, {
-        ...s3Env,
-        EXCHANGE: id,
-        K_SINK: broker,
-        ...(apis[id] ? { EXCHANGE_API_BASE_URL: apis[id] } : {}),
-      });
+    wired.services.map((svc) => {
+      const env: Record<string, string> = { ...common, ...svc.env };
+      if (bound.has(svc.name)) env['K_SINK'] = brokerUrl;
+      if (svc.name === 'transform')
+        Object.assign(env, { DATABASE_URL: databaseUrl, TRANSFORM_AUTH_TOKEN: token });
+      const exchange = svc.env['EXCHANGE'];
+      if (exchange && apis[exchange]) env['EXCHANGE_API_BASE_URL'] = apis[exchange];
+      const port = Number(new URL(urls[svc.name] as string).port);
+      return startFunction(svc.bundle.startsWith('extract-') ? 'extract' : svc.bundle, svc.name, port, env);
     }),
   );
-  for (const id of exchanges) line(`extract-${id} listening on ${urls[id]}`);
+  for (const svc of wired.services) line(`${svc.name} listening on ${urls[svc.name]}`);
+  line(`transform's Bearer token for curl: ${token}`);
   line(
-    `load-raw listening on ${loadRawUrl} (bucket crypto-raw at ${s3.url}${s3.embedded ? ', files under .local/s3' : ''})`,
+    `Broker on ${brokerUrl}: ${wired.triggers.length} Triggers, ${wired.pings.length} PingSources from knative/base`,
   );
-  line(`transform listening on ${transformUrl} (Bearer token for curl: ${token})`);
-  line(`broker (local stand-in) on ${broker}: batch events -> load-raw`);
   if (!s3.embedded)
-    line('S3_ENDPOINT is external: configure its bucket notification to transform (see README)');
+    line('S3_ENDPOINT is external: configure its bucket notification to transform (scripts/minio-notify.sh)');
   databaseForReport = databaseUrl;
-  let n = 0;
-  const runTick = () =>
-    Promise.all(
-      exchanges.map((id) =>
-        tick(id, urls[id]!, ++n).catch((e: unknown) => line(`extract-${id}: ${String(e)}`)),
-      ),
-    );
-  await runTick();
+
+  // Every schedule once now, so that there is data at once; then each on its cron, at every minute.
+  line(`fired ${broker.firePings(new Date(), true)} schedule(s)`);
   if (once) {
-    // Let every stage finish: the broker's deliveries and MinIO-style notifications to transform.
-    await new Promise((r) => setTimeout(r, 500));
-    await queue.idle();
+    // Wait until every stage is done: deliveries, replies, MinIO-style notifications.
+    for (let quiet = 0; quiet < 3;) {
+      await broker.idle();
+      await queue.idle();
+      await new Promise((r) => setTimeout(r, 200));
+      quiet = queue.size === 0 ? quiet + 1 : 0;
+    }
     await report();
     return shutdown(0);
   }
-  line('next ticks every minute at :00; Ctrl-C stops everything');
+  line('schedules run on their crons from now on; Ctrl-C stops everything');
   setTimeout(
     () => {
-      void runTick();
-      setInterval(() => void runTick(), 60_000);
+      const tickNow = () => void broker.firePings(new Date());
+      tickNow();
+      setInterval(tickNow, 60_000);
     },
     60_000 - (Date.now() % 60_000),
   );
 }
 
+let brokerForShutdown: LocalBroker | undefined;
 let notifications: NotificationQueue | undefined;
 let databaseForReport: string | undefined;
 
@@ -371,6 +309,7 @@ async function shutdown(code: number): Promise<void> {
     line(
       `${notifications.size} notification(s) not yet delivered; the objects stay in S3 (reprocess them later)`,
     );
+  await brokerForShutdown?.close();
   for (const c of children) c.kill('SIGTERM');
   await Promise.all(
     children.map((c) => (c.exitCode === null ? new Promise((r) => c.on('exit', r)) : undefined)),
