@@ -16,7 +16,7 @@ import { BATCH_PREFIX } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { nextOpen, parseTimeframe } from '../shared/time.ts';
 import { startEmbeddedServer } from './local/embedded-postgres.ts';
-import { readManifests, wiring } from './local/manifests.ts';
+import { readManifests, restrict, wiring } from './local/manifests.ts';
 import { LocalBroker, type DeliveryReport } from './local/router.ts';
 import { NotificationQueue, minioPayload, type S3rverEvent } from './local/notifier.ts';
 import { startFakeExchange, type FakeExchangeId } from './offline/fake-exchange.ts';
@@ -193,8 +193,8 @@ async function main(): Promise<void> {
   }
   const token = randomBytes(16).toString('hex');
   // The wiring: knative/base as the cluster would run it, restricted to the exchanges asked for.
-  const wired = wiring(readManifests(join(root, 'knative/base')));
-  wired.services = wired.services.filter(
+  const wired = restrict(
+    wiring(readManifests(join(root, 'knative/base'))),
     (svc) => !svc.env['EXCHANGE'] || exchanges.includes(svc.env['EXCHANGE']),
   );
   const order = (name: string) =>

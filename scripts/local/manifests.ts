@@ -180,3 +180,15 @@ export function cronMatches(schedule: string, t: Date): boolean {
     });
   });
 }
+
+/** The wiring with only the Services `keep` accepts, and the Triggers and bindings that lead to them. */
+export function restrict(w: Wiring, keep: (service: Wiring['services'][number]) => boolean): Wiring {
+  const services = w.services.filter(keep);
+  const names = new Set(services.map((s) => s.name));
+  return {
+    ...w,
+    services,
+    triggers: w.triggers.filter((t) => names.has(t.subscriber)),
+    sinkBindings: w.sinkBindings.map((b) => ({ ...b, services: b.services.filter((s) => names.has(s)) })),
+  };
+}
