@@ -1,9 +1,10 @@
 // Benchmark: cold start (process start to first answer) and RSS of each per-exchange extract bundle beside the same
 // function bundled with all of ccxt; bundle sizes. Writes bench/results/extract.json. Usage: npm run bench:extract
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeResult } from './lib.ts';
 
 const root = join(import.meta.dirname, '..');
 const RUNS = Number(process.env['RUNS'] ?? 7);
@@ -84,24 +85,7 @@ async function main() {
         allCcxtRssAfterStartMiB: median(b.map((x) => x.rssMiB)),
       });
     }
-    const result = {
-      benchmark: 'extract-cold-start',
-      date: new Date().toISOString(),
-      machine: {
-        cpus: cpus().length,
-        cpu: cpus()[0]?.model,
-        memGiB: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-      },
-      runs: RUNS,
-      rows,
-      goals: { coldStartMs: 200, ratioToAllCcxt: 0.5 },
-    };
-    console.log(JSON.stringify(result, null, 2));
-    writeFileSync(
-      join(import.meta.dirname, 'results', 'extract.json'),
-      JSON.stringify(result, null, 2) + '\n',
-    );
+    writeResult('extract', { runs: RUNS, rows, goals: { coldStartMs: 200, ratioToAllCcxt: 0.5 } });
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

