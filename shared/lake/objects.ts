@@ -105,3 +105,23 @@ export async function putIfChanged(
     );
   }
 }
+
+/** Keys under a prefix, in key order (all pages). */
+export async function listKeys(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  max = 10_000,
+): Promise<string[]> {
+  const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
+    token = page.IsTruncated && keys.length < max ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}

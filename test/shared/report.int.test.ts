@@ -1,0 +1,85 @@
+// The report queries against a database with a known gap, findings and a rejected object.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildReport, formatReport } from '../../shared/report/queries.ts';
+import { startDatabase, type TestDatabase } from '../support/postgres.ts';
+
+const T0 = Date.UTC(2026, 10, 24, 0, 0);
+const MIN = 60_000;
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await startDatabase();
+  // 10 candles with 3 missing (minutes 4, 5, 6) and the newest one open; one finding; one rejected object.
+  const minutes = [0, 1, 2, 3, 7, 8, 9, 10, 11, 12];
+  for (const m of minutes) {
+    await db.pool.query(
+      `INSERT INTO ohlcv VALUES ('binance', 'BTC/USDT', '1m', $1, 1, 2, 0.5, 1.5, 10, $2, $3, 'k1')`,
+      [new Date(T0 + m * MIN), m !== 12, new Date(T0 + 13 * MIN)],
+    );
+  }
+  await db.pool.query(
+    `INSERT INTO dq_findings VALUES ('binance', 'ohlcv', 'BTC/USDT', '1m', $1, 'ohlc_invariant', '{}', 'k1')`,
+    [new Date(T0 + 2 * MIN)],
+  );
+  await db.pool.query(
+    `INSERT INTO rejected_objects (bucket, object_key, etag, reason) VALUES ('crypto-raw', 'exchange=binance/bad.json', 'e', 'invalid_json')`,
+  );
+});
+afterAll(() => db?.close());
+
+describe('report', () => {
+  it('shows each series with its gaps, freshness, findings, rejected objects and dead letters', async () => {
+    const now = new Date(T0 + 14 * MIN);
+    const r = await buildReport(db.pool, async () => ['_dead-letters/date=2026-11-24/t/abc.json'], now);
+    expect(r.series).toEqual([
+      {
+        exchange: 'binance',
+        symbol: 'BTC/USDT',
+        timeframe: '1m',
+        first: new Date(T0).toISOString(),
+        last: new Date(T0 + 12 * MIN).toISOString(),
+        lastClosed: new Date(T0 + 11 * MIN).toISOString(),
+        candles: 10,
+        gaps: 1,
+        missingCandles: 3,
+        lagSeconds: 120,
+        findings: 1,
+      },
+    ]);
+    expect(r.gaps).toEqual([
+      {
+        exchange: 'binance',
+        symbol: 'BTC/USDT',
+        timeframe: '1m',
+        start: new Date(T0 + 4 * MIN).toISOString(),
+        end: new Date(T0 + 7 * MIN).toISOString(),
+        missingCandles: 3,
+      },
+    ]);
+    expect(r.findings).toEqual([
+      {
+        exchange: 'binance',
+        dataset: 'ohlcv',
+        check: 'ohlc_invariant',
+        count: 1,
+        latest: new Date(T0 + 2 * MIN).toISOString(),
+      },
+    ]);
+    expect(r.rejected).toEqual([
+      expect.objectContaining({ key: 'exchange=binance/bad.json', reason: 'invalid_json' }),
+    ]);
+    expect(r.deadLetters).toEqual([{ key: '_dead-letters/date=2026-11-24/t/abc.json' }]);
+    const text = formatReport(r);
+    expect(text).toMatch(
+      /binance\s+BTC\/USDT\s+1m\s+2026-11-24T00:00\s+2026-11-24T00:11\s+10\s+1\s+3\s+120\s+1/,
+    );
+    expect(text).toMatch(/2026-11-24T00:04\s+2026-11-24T00:07\s+3/);
+    expect(text).toContain('dead letters: 1');
+  });
+
+  it('filters by exchange', async () => {
+    const r = await buildReport(db.pool, async () => [], new Date(T0 + 14 * MIN), { exchange: 'okx' });
+    expect(r.series).toEqual([]);
+    expect(r.gaps).toEqual([]);
+  });
+});
