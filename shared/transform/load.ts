@@ -82,18 +82,26 @@ async function recordRejection(
 }
 
 /**
- * Loads s3://bucket/key. An object already loaded with the same ETag is a no-op; a permanently bad object is
+ * Loads s3://bucket/key. An object already loaded with the same ETag is a no-op (unless `force`); a permanently bad object is
  * recorded in rejected_objects; S3 or PostgreSQL failures are TransientErrors (5xx) and leave nothing half-written.
  */
-export async function loadObject(deps: LoadDeps, bucket: string, key: string): Promise<LoadResult> {
+export async function loadObject(
+  deps: LoadDeps,
+  bucket: string,
+  key: string,
+  opts: { force?: boolean } = {},
+): Promise<LoadResult> {
   const got = await getObject(deps.s3, bucket, key, deps.maxObjectBytes);
   try {
     if (got === 'missing') throw new Rejection('object_not_found');
     if (got === 'too_large') throw new Rejection('object_too_large', { maxBytes: deps.maxObjectBytes });
-    const loaded = await deps.pool.query<{ etag: string }>(
-      'SELECT etag FROM ingestion_ledger WHERE bucket = $1 AND object_key = $2',
-      [bucket, key],
-    );
+    // `force` (reprocessing) loads again even when the ledger has this ETag: the upserts make that a no-op or a repair.
+    const loaded = opts.force
+      ? { rows: [] as Array<{ etag: string }> }
+      : await deps.pool.query<{ etag: string }>(
+          'SELECT etag FROM ingestion_ledger WHERE bucket = $1 AND object_key = $2',
+          [bucket, key],
+        );
     if (loaded.rows[0]?.etag === got.etag) return { status: 'unchanged', key, etag: got.etag };
 
     const { batch, eventId } = parseRawObject(got.body);
