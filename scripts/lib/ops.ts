@@ -1,0 +1,152 @@
+// What the operator commands share: the local run's defaults, flags, exchange pacing and the backfill runner's output.
+import { resolve } from 'node:path';
+import { loadCommonConfig, type CommonConfig } from '../../shared/config.ts';
+import { createPool } from '../../shared/db/pool.ts';
+import {
+  ProgressFile,
+  brokerSender,
+  loadedCandles,
+  progressBar,
+  runBackfill,
+  type BackfillResult,
+  type Chunk,
+} from '../../shared/ops/backfill.ts';
+import { parseDuration, parseInstant } from '../../shared/time.ts';
+
+/** Where `npm start` serves its stages: used when the environment names no database, S3 or Broker. */
+export const LOCAL_RUN = {
+  DATABASE_URL: 'postgres://postgres:postgres@127.0.0.1:54329/crypto',
+  S3_ENDPOINT: 'http://127.0.0.1:4568',
+  AWS_ACCESS_KEY_ID: 'S3RVER',
+  AWS_SECRET_ACCESS_KEY: 'S3RVER',
+  BROKER_URL: 'http://127.0.0.1:8070/',
+} as const;
+
+const DEPLOYMENT_VARIABLES = [
+  'DATABASE_URL',
+  'POSTGRESQL_HOST',
+  'S3_ENDPOINT',
+  'MINIO_ENDPOINT',
+  'BROKER_URL',
+];
+
+/** The environment of an operator command: as given, or the local run's when it names no deployment at all. */
+export function operatorEnv(env: NodeJS.ProcessEnv = process.env): {
+  env: NodeJS.ProcessEnv;
+  local: boolean;
+} {
+  if (DEPLOYMENT_VARIABLES.some((v) => env[v])) return { env, local: false };
+  return { env: { ...LOCAL_RUN, ...env }, local: true };
+}
+
+/** `--name=value` flags of argv. */
+export function flags(argv: readonly string[]): {
+  get(name: string): string | undefined;
+  has(name: string): boolean;
+} {
+  return {
+    get: (name) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3),
+    has: (name) => argv.includes(`--${name}`),
+  };
+}
+
+/** A usage error: printed with the command's usage, exit code 64 (EX_USAGE). */
+export class UsageError extends Error {}
+
+export function instantFlag(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseInstant(value);
+  if (ms === undefined)
+    throw new UsageError(`--${name}: '${value}' is not an ISO-8601 time or epoch milliseconds`);
+  return ms;
+}
+
+export function durationFlag(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const ms = parseDuration(value);
+  if (ms === undefined)
+    throw new UsageError(`--${name}: '${value}' is not a duration such as 30s, 2m or PT2M`);
+  return ms;
+}
+
+export function positiveFlag(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name}: '${value}' is not a positive integer`);
+  return n;
+}
+
+/** The exchange's pace from ccxt: least ms between requests and the OHLCV page size for these symbols. */
+export async function exchangePace(
+  exchange: string,
+  symbols: readonly string[],
+): Promise<{ msPerRequest: number; pageLimit: number }> {
+  const { newExchange } = await import('../../shared/exchange/ccxt.ts');
+  let ex;
+  try {
+    ex = newExchange(exchange, {});
+  } catch {
+    throw new UsageError(`--exchange: '${exchange}' is not a ccxt exchange id`);
+  }
+  const features = (ex as unknown as { features?: Record<string, Record<string, unknown> | undefined> })
+    .features;
+  const limitOf = (kind: string) => {
+    const byType = features?.[kind];
+    const scoped = (kind === 'spot' ? byType : (byType?.['linear'] ?? byType)) as
+      Record<string, unknown> | undefined;
+    const limit = (scoped?.['fetchOHLCV'] as { limit?: unknown } | undefined)?.limit;
+    return typeof limit === 'number' ? limit : 100;
+  };
+  const pageLimit = Math.min(...symbols.map((s) => limitOf(s.includes(':') ? 'swap' : 'spot')));
+  return { msPerRequest: ex.rateLimit || 1000, pageLimit };
+}
+
+/** Runs chunks through the Broker with a progress bar (one line per chunk when stdout is not a terminal). */
+export async function runChunks(
+  chunks: Chunk[],
+  opts: {
+    env: NodeJS.ProcessEnv;
+    brokerUrl: string;
+    minIntervalMs: number;
+    settleMs: number;
+    timeoutMs: number;
+    concurrency: number;
+    progressPath: string | undefined;
+  },
+): Promise<BackfillResult> {
+  const cfg: CommonConfig = loadCommonConfig(opts.env);
+  const pool = createPool(cfg.db, 2);
+  const tty = process.stdout.isTTY === true;
+  try {
+    const result = await runBackfill(
+      chunks,
+      {
+        send: brokerSender(opts.brokerUrl),
+        loaded: loadedCandles(pool),
+        ...(opts.progressPath ? { progress: new ProgressFile(resolve(opts.progressPath)) } : {}),
+        onProgress: (p) => {
+          const what = `${p.chunk.symbol} ${new Date(p.chunk.since).toISOString().slice(0, 16)}Z: ${p.outcome} (${p.loaded}/${p.chunk.expected})`;
+          if (tty) process.stdout.write(`\r\x1b[2K${progressBar(p)}  ${what}`);
+          else console.log(`${progressBar(p)}  ${what}`);
+        },
+      },
+      { ...opts, pollMs: 500 },
+    );
+    if (tty) process.stdout.write('\n');
+    const o = result.outcomes;
+    console.log(
+      `${result.requestsSent} request(s) sent; chunks: ${o.complete} complete, ${o['already-loaded']} already loaded, ${o.resumed} settled earlier, ${o.partial} partial, ${o['no-data']} without data, ${o['send-failed']} refused`,
+    );
+    for (const i of result.incomplete)
+      console.log(
+        `  ${i.outcome}: ${i.chunk.exchange} ${i.chunk.symbol} ${i.chunk.timeframe} ${new Date(i.chunk.since).toISOString()}..${new Date(i.chunk.until).toISOString()} (${i.loaded}/${i.chunk.expected} candles)${i.reason ? `: ${i.reason}` : ''}`,
+      );
+    if (result.incomplete.length > 0)
+      console.log(
+        'npm run report shows the gaps that remain and any dead letters; npm run repair retries them.',
+      );
+    return result;
+  } finally {
+    await pool.end();
+  }
+}
