@@ -1,6 +1,5 @@
 // `npm run backfill`: an exchange, symbols, a timeframe and a date range, sent as extract requests through the Broker
 // (the schedule's event path), paced by the exchange's limits, with a progress bar; re-running resumes.
-import { startOrExit } from '../shared/http/serve.ts';
 import { planChunks } from '../shared/ops/backfill.ts';
 import { parseTimeframe } from '../shared/time.ts';
 import {
@@ -12,6 +11,7 @@ import {
   operatorEnv,
   positiveFlag,
   runChunks,
+  runOperator,
 } from './lib/ops.ts';
 
 const USAGE = `npm run backfill -- --exchange=binance --symbols=BTC/USDT,ETH/USDT --timeframe=1h --from=2026-01-01 [--to=2026-02-01]
@@ -23,59 +23,50 @@ const USAGE = `npm run backfill -- --exchange=binance --symbols=BTC/USDT,ETH/USD
   --dry-run          print the chunks, send nothing
 Broker: BROKER_URL; database: DATABASE_URL or POSTGRESQL_*. With none of them set: the local run of npm start.`;
 
-process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-
-await startOrExit(async () => {
+await runOperator('backfill', USAGE, async () => {
   const f = flags(process.argv.slice(2));
-  if (f.has('help')) return console.log(USAGE);
-  try {
-    const exchange = f.get('exchange');
-    const symbols = (f.get('symbols') ?? f.get('symbol'))?.split(',').filter(Boolean);
-    const timeframe = f.get('timeframe') ?? '1m';
-    if (!exchange) throw new UsageError('--exchange is required');
-    if (!symbols || symbols.length === 0) throw new UsageError('--symbols is required');
-    if (!parseTimeframe(timeframe))
-      throw new UsageError(`--timeframe: '${timeframe}' is not a ccxt timeframe`);
-    const since = instantFlag(f.get('from'), 'from');
-    if (since === undefined) throw new UsageError('--from is required');
-    const until = instantFlag(f.get('to'), 'to') ?? Date.now();
-    const pace = await exchangePace(exchange, symbols);
-    const candlesPerChunk = positiveFlag(f.get('chunk'), 'chunk', pace.pageLimit * 10);
-    const chunks = planChunks({
-      exchange,
-      symbols,
-      timeframe,
-      since,
-      until,
-      now: Date.now(),
-      candlesPerChunk,
-    });
-    const minIntervalMs = Math.ceil(candlesPerChunk / pace.pageLimit) * pace.msPerRequest;
-    const { env, local } = operatorEnv();
-    const brokerUrl = env['BROKER_URL'] ?? '';
-    console.log(
-      `${chunks.length} chunk(s) of up to ${candlesPerChunk} candles for ${symbols.length} symbol(s) on ${exchange}; at most one request every ${minIntervalMs} ms (${pace.pageLimit} candles per page, ${pace.msPerRequest} ms per request); Broker ${brokerUrl}${local ? ' (the local run of npm start)' : ''}`,
-    );
-    if (f.has('dry-run')) {
-      for (const c of chunks)
-        console.log(
-          `${c.symbol} ${c.timeframe} ${new Date(c.since).toISOString()}..${new Date(c.until).toISOString()} (${c.expected} candles)`,
-        );
-      return;
-    }
-    const r = await runChunks(chunks, {
-      env,
-      brokerUrl,
-      minIntervalMs,
-      settleMs: durationFlag(f.get('settle'), 'settle', 15_000),
-      timeoutMs: durationFlag(f.get('timeout'), 'timeout', 120_000),
-      concurrency: positiveFlag(f.get('concurrency'), 'concurrency', 1),
-      progressPath: f.get('progress') ?? `.local/backfill-${exchange}.json`,
-    });
-    process.exitCode = r.incomplete.length > 0 ? 1 : 0;
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`backfill: ${err.message}\n\n${USAGE}`);
-    process.exitCode = 64;
+  const exchange = f.get('exchange');
+  const symbols = (f.get('symbols') ?? f.get('symbol'))?.split(',').filter(Boolean);
+  const timeframe = f.get('timeframe') ?? '1m';
+  if (!exchange) throw new UsageError('--exchange is required');
+  if (!symbols || symbols.length === 0) throw new UsageError('--symbols is required');
+  if (!parseTimeframe(timeframe)) throw new UsageError(`--timeframe: '${timeframe}' is not a ccxt timeframe`);
+  const since = instantFlag(f.get('from'), 'from');
+  if (since === undefined) throw new UsageError('--from is required');
+  const until = instantFlag(f.get('to'), 'to') ?? Date.now();
+  if (until <= since) throw new UsageError('--to must be after --from');
+  const pace = await exchangePace(exchange, symbols);
+  const candlesPerChunk = positiveFlag(f.get('chunk'), 'chunk', pace.pageLimit * 10);
+  const chunks = planChunks({
+    exchange,
+    symbols,
+    timeframe,
+    since,
+    until,
+    now: Date.now(),
+    candlesPerChunk,
+  });
+  const minIntervalMs = Math.ceil(candlesPerChunk / pace.pageLimit) * pace.msPerRequest;
+  const { env, local } = operatorEnv();
+  const brokerUrl = env['BROKER_URL'] ?? '';
+  console.log(
+    `${chunks.length} chunk(s) of up to ${candlesPerChunk} candles for ${symbols.length} symbol(s) on ${exchange}; at most one request every ${minIntervalMs} ms (${pace.pageLimit} candles per page, ${pace.msPerRequest} ms per request); Broker ${brokerUrl}${local ? ' (the local run of npm start)' : ''}`,
+  );
+  if (f.has('dry-run')) {
+    for (const c of chunks)
+      console.log(
+        `${c.symbol} ${c.timeframe} ${new Date(c.since).toISOString()}..${new Date(c.until).toISOString()} (${c.expected} candles)`,
+      );
+    return;
   }
+  const r = await runChunks(chunks, {
+    env,
+    brokerUrl,
+    minIntervalMs,
+    settleMs: durationFlag(f.get('settle'), 'settle', 15_000),
+    timeoutMs: durationFlag(f.get('timeout'), 'timeout', 120_000),
+    concurrency: positiveFlag(f.get('concurrency'), 'concurrency', 1),
+    progressPath: f.get('progress') ?? `.local/backfill-${exchange}.json`,
+  });
+  process.exitCode = r.incomplete.length > 0 ? 1 : 0;
 });

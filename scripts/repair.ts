@@ -2,11 +2,9 @@
 // through the Broker, paced like backfill.
 import { loadCommonConfig } from '../shared/config.ts';
 import { createPool } from '../shared/db/pool.ts';
-import { startOrExit } from '../shared/http/serve.ts';
 import { gapChunks, selectGaps, type GapFilter } from '../shared/ops/repair.ts';
 import { gapsReport } from '../shared/report/queries.ts';
 import {
-  UsageError,
   durationFlag,
   exchangePace,
   flags,
@@ -14,6 +12,7 @@ import {
   operatorEnv,
   positiveFlag,
   runChunks,
+  runOperator,
 } from './lib/ops.ts';
 
 const USAGE = `npm run repair -- [--exchange=binance] [--symbols=BTC/USDT,...] [--timeframe=1m] [--from=ISO] [--to=ISO] [--dry-run]
@@ -21,65 +20,56 @@ const USAGE = `npm run repair -- [--exchange=binance] [--symbols=BTC/USDT,...] [
   --chunk=N --settle=15s --timeout=2m --concurrency=1
 Broker: BROKER_URL; database: DATABASE_URL or POSTGRESQL_*. With none of them set: the local run of npm start.`;
 
-process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-
-await startOrExit(async () => {
+await runOperator('repair', USAGE, async () => {
   const f = flags(process.argv.slice(2));
-  if (f.has('help')) return console.log(USAGE);
-  try {
-    const { env, local } = operatorEnv();
-    const exchange = f.get('exchange');
-    const symbols = (f.get('symbols') ?? f.get('symbol'))?.split(',').filter(Boolean);
-    const timeframe = f.get('timeframe');
-    const from = instantFlag(f.get('from'), 'from');
-    const to = instantFlag(f.get('to'), 'to');
-    const pool = createPool(loadCommonConfig(env).db, 1);
-    const gaps = await gapsReport(pool, exchange ? { exchange } : {}).finally(() => pool.end());
-    const filter: GapFilter = {
-      ...(exchange ? { exchange } : {}),
-      ...(symbols ? { symbols } : {}),
-      ...(timeframe ? { timeframe } : {}),
-      ...(from !== undefined ? { from } : {}),
-      ...(to !== undefined ? { to } : {}),
-    };
-    const byExchange = new Map<string, string[]>();
-    for (const g of selectGaps(gaps, filter))
-      byExchange.set(g.exchange, [...new Set([...(byExchange.get(g.exchange) ?? []), g.symbol])]);
-    if (byExchange.size === 0) {
-      console.log(`no gaps to repair${local ? ' in the local run' : ''}`);
-      return;
-    }
-    let incomplete = 0;
-    for (const [ex, exSymbols] of byExchange) {
-      const pace = await exchangePace(ex, exSymbols);
-      const candlesPerChunk = positiveFlag(f.get('chunk'), 'chunk', pace.pageLimit * 10);
-      const chunks = gapChunks(gaps, { ...filter, exchange: ex }, Date.now(), candlesPerChunk);
-      const missing = chunks.reduce((s, c) => s + c.expected, 0);
-      console.log(
-        `${ex}: ${missing} missing candle(s) in ${chunks.length} window(s) of ${exSymbols.join(', ')}`,
-      );
-      if (f.has('dry-run')) {
-        for (const c of chunks)
-          console.log(
-            `  ${c.symbol} ${c.timeframe} ${new Date(c.since).toISOString()}..${new Date(c.until).toISOString()} (${c.expected} candles)`,
-          );
-        continue;
-      }
-      const r = await runChunks(chunks, {
-        env,
-        brokerUrl: env['BROKER_URL'] ?? '',
-        minIntervalMs: Math.ceil(candlesPerChunk / pace.pageLimit) * pace.msPerRequest,
-        settleMs: durationFlag(f.get('settle'), 'settle', 15_000),
-        timeoutMs: durationFlag(f.get('timeout'), 'timeout', 120_000),
-        concurrency: positiveFlag(f.get('concurrency'), 'concurrency', 1),
-        progressPath: undefined,
-      });
-      incomplete += r.incomplete.length;
-    }
-    process.exitCode = incomplete > 0 ? 1 : 0;
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`repair: ${err.message}\n\n${USAGE}`);
-    process.exitCode = 64;
+  const { env, local } = operatorEnv();
+  const exchange = f.get('exchange');
+  const symbols = (f.get('symbols') ?? f.get('symbol'))?.split(',').filter(Boolean);
+  const timeframe = f.get('timeframe');
+  const from = instantFlag(f.get('from'), 'from');
+  const to = instantFlag(f.get('to'), 'to');
+  const pool = createPool(loadCommonConfig(env).db, 1);
+  const gaps = await gapsReport(pool, exchange ? { exchange } : {}).finally(() => pool.end());
+  const filter: GapFilter = {
+    ...(exchange ? { exchange } : {}),
+    ...(symbols ? { symbols } : {}),
+    ...(timeframe ? { timeframe } : {}),
+    ...(from !== undefined ? { from } : {}),
+    ...(to !== undefined ? { to } : {}),
+  };
+  const byExchange = new Map<string, string[]>();
+  for (const g of selectGaps(gaps, filter))
+    byExchange.set(g.exchange, [...new Set([...(byExchange.get(g.exchange) ?? []), g.symbol])]);
+  if (byExchange.size === 0) {
+    console.log(`no gaps to repair${local ? ' in the local run' : ''}`);
+    return;
   }
+  let incomplete = 0;
+  for (const [ex, exSymbols] of byExchange) {
+    const pace = await exchangePace(ex, exSymbols);
+    const candlesPerChunk = positiveFlag(f.get('chunk'), 'chunk', pace.pageLimit * 10);
+    const chunks = gapChunks(gaps, { ...filter, exchange: ex }, Date.now(), candlesPerChunk);
+    const missing = chunks.reduce((s, c) => s + c.expected, 0);
+    console.log(
+      `${ex}: ${missing} missing candle(s) in ${chunks.length} window(s) of ${exSymbols.join(', ')}`,
+    );
+    if (f.has('dry-run')) {
+      for (const c of chunks)
+        console.log(
+          `  ${c.symbol} ${c.timeframe} ${new Date(c.since).toISOString()}..${new Date(c.until).toISOString()} (${c.expected} candles)`,
+        );
+      continue;
+    }
+    const r = await runChunks(chunks, {
+      env,
+      brokerUrl: env['BROKER_URL'] ?? '',
+      minIntervalMs: Math.ceil(candlesPerChunk / pace.pageLimit) * pace.msPerRequest,
+      settleMs: durationFlag(f.get('settle'), 'settle', 15_000),
+      timeoutMs: durationFlag(f.get('timeout'), 'timeout', 120_000),
+      concurrency: positiveFlag(f.get('concurrency'), 'concurrency', 1),
+      progressPath: undefined,
+    });
+    incomplete += r.incomplete.length;
+  }
+  process.exitCode = incomplete > 0 ? 1 : 0;
 });

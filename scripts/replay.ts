@@ -1,5 +1,5 @@
 // Replays dead letters: every event stored under _dead-letters/ is sent back to the Broker (binary mode) and, once
-// accepted, moved to _dead-letters-replayed/. Usage: npm run replay -- --to=<broker URL> [--prefix=date=2026-11-24/] [--dry-run]
+// accepted, moved to _dead-letters-replayed/. Usage: npm run replay -- [--to=<broker URL>] [--prefix=date=2026-11-24/] [--dry-run]
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -12,7 +12,7 @@ import { loadCommonConfig } from '../shared/config.ts';
 import { toBinary } from '../shared/events/cloudevent.ts';
 import { DEAD_LETTER_PREFIX } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
-import { startOrExit } from '../shared/http/serve.ts';
+import { UsageError, flags, operatorEnv, runOperator } from './lib/ops.ts';
 
 /** Knative's reason attributes: dropped when the event goes back to the Broker. */
 const ERROR_ATTRIBUTES = ['knativeerrordest', 'knativeerrorcode', 'knativeerrordata'];
@@ -72,19 +72,23 @@ export async function replayDeadLetters(
   return result;
 }
 
+const USAGE = `npm run replay -- [--to=<Broker URL>] [--prefix=date=2026-11-24/] [--dry-run]
+Broker: --to or BROKER_URL; raw bucket: S3_ENDPOINT or MINIO_*. With none of them set: the local run of npm start.`;
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await startOrExit(async () => {
-    const arg = (n: string) => process.argv.find((a) => a.startsWith(`--${n}=`))?.slice(n.length + 3);
-    const target = arg('to') ?? process.env['BROKER_URL'];
-    if (!target) throw new Error('give the Broker URL with --to=<url> or BROKER_URL');
-    const cfg = loadCommonConfig(process.env);
-    const dryRun = process.argv.includes('--dry-run');
+  await runOperator('replay', USAGE, async () => {
+    const f = flags(process.argv.slice(2));
+    const { env } = operatorEnv();
+    const target = f.get('to') ?? env['BROKER_URL'];
+    if (!target) throw new UsageError('give the Broker URL with --to=<url> or BROKER_URL');
+    const cfg = loadCommonConfig(env);
+    const dryRun = f.has('dry-run');
     const r = await replayDeadLetters(s3Client(cfg.s3), cfg.s3.bucket, target, {
-      prefix: arg('prefix'),
+      prefix: f.get('prefix'),
       dryRun,
     });
     for (const k of r.replayed) console.log(`${dryRun ? 'would replay' : 'replayed'} ${k}`);
-    for (const f of r.failed) console.error(`failed ${f.key}: ${f.reason}`);
+    for (const x of r.failed) console.error(`failed ${x.key}: ${x.reason}`);
     console.log(`${r.replayed.length} ${dryRun ? 'to replay' : 'replayed'}, ${r.failed.length} failed`);
     process.exitCode = r.failed.length > 0 ? 1 : 0;
   });

@@ -1,37 +1,36 @@
 // `npm run report [-- --json] [--exchange=binance]`: per series first/last candle, gaps, freshness, data-quality
-// findings, rejected objects and dead letters, from PostgreSQL (DATABASE_URL / POSTGRESQL_*) and the raw bucket.
+// findings, rejected objects and dead letters, from PostgreSQL (DATABASE_URL / POSTGRESQL_*) and the raw bucket
+// (the local run's when the environment names no deployment).
 import { loadCommonConfig } from '../shared/config.ts';
 import { createPool } from '../shared/db/pool.ts';
-import { startOrExit } from '../shared/http/serve.ts';
 import { DEAD_LETTER_PREFIX, listKeys } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { buildReport, formatReport } from '../shared/report/queries.ts';
+import { flags, operatorEnv, runOperator } from './lib/ops.ts';
 
-process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+const USAGE = `npm run report -- [--json] [--exchange=binance]
+Database: DATABASE_URL or POSTGRESQL_*; raw bucket: S3_ENDPOINT or MINIO_*. With none of them set: the local run of npm start.`;
 
-await startOrExit(async () => {
-  const cfg = loadCommonConfig(process.env);
-  const exchange = process.argv.find((a) => a.startsWith('--exchange='))?.slice('--exchange='.length);
+await runOperator('report', USAGE, async () => {
+  const f = flags(process.argv.slice(2));
+  const cfg = loadCommonConfig(operatorEnv().env);
+  const exchange = f.get('exchange');
   const pool = createPool(cfg.db, 2);
   try {
     const s3 = s3Client(cfg.s3);
     const report = await buildReport(
       pool,
-      () => listKeys(s3, cfg.s3.bucket, DEAD_LETTER_PREFIX).catch(() => []),
+      () =>
+        listKeys(s3, cfg.s3.bucket, DEAD_LETTER_PREFIX).catch((err: unknown) => {
+          console.error(
+            `report: cannot list the dead letters in the raw bucket (${(err as Error).message}); shown as none`,
+          );
+          return [];
+        }),
       new Date(),
       exchange ? { exchange } : {},
     );
-    console.log(process.argv.includes('--json') ? JSON.stringify(report, null, 2) : formatReport(report));
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? '';
-    if (/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|3D000|28P01|28000)$/.test(code)) {
-      console.error(
-        `report: cannot read PostgreSQL (${(err as Error).message}); set DATABASE_URL or POSTGRESQL_* (npm start uses postgres://postgres:postgres@127.0.0.1:54329/crypto)`,
-      );
-      process.exitCode = 2;
-      return;
-    }
-    throw err;
+    console.log(f.has('json') ? JSON.stringify(report, null, 2) : formatReport(report));
   } finally {
     await pool.end();
   }

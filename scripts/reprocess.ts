@@ -4,11 +4,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Pool } from 'pg';
 import { loadTransformConfig } from '../shared/config.ts';
 import { createPool } from '../shared/db/pool.ts';
-import { startOrExit } from '../shared/http/serve.ts';
 import { BATCH_PREFIX, listKeys } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { log } from '../shared/log.ts';
 import { loadObject, type LoadResult } from '../shared/transform/load.ts';
+import { UsageError, flags, operatorEnv, runOperator } from './lib/ops.ts';
 
 /** Loads every batch object under `prefix` (whose key holds `date=<date>` when given), in key order. */
 export async function reprocess(
@@ -17,7 +17,9 @@ export async function reprocess(
 ): Promise<{ loaded: number; rejected: number; rows: number }> {
   const prefix = opts.prefix ?? BATCH_PREFIX;
   if (!prefix.startsWith(BATCH_PREFIX))
-    throw new Error(`reprocess reads batch objects only: the prefix must start with ${BATCH_PREFIX}`);
+    throw new UsageError(
+      `--prefix: reprocess reads batch objects only: the prefix must start with ${BATCH_PREFIX}`,
+    );
   const keys = (await listKeys(deps.s3, deps.bucket, prefix, Infinity)).filter(
     (k) => k.endsWith('.json') && (!opts.date || k.includes(`/date=${opts.date}/`)),
   );
@@ -38,19 +40,21 @@ export async function reprocess(
   return totals;
 }
 
+const USAGE = `npm run reprocess -- [--prefix=exchange=binance/dataset=ohlcv/] [--date=2026-11-24]
+Database: DATABASE_URL or POSTGRESQL_*; raw bucket: S3_ENDPOINT or MINIO_*. With none of them set: the local run of npm start.`;
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-  await startOrExit(async () => {
-    const arg = (n: string) => process.argv.find((a) => a.startsWith(`--${n}=`))?.slice(n.length + 3);
-    const cfg = loadTransformConfig(process.env);
+  await runOperator('reprocess', USAGE, async () => {
+    const f = flags(process.argv.slice(2));
+    const cfg = loadTransformConfig(operatorEnv().env);
     const pool = createPool(cfg.db, 2);
     try {
       let n = 0;
       const totals = await reprocess(
         { pool, s3: s3Client(cfg.s3), bucket: cfg.s3.bucket, maxObjectBytes: cfg.maxObjectBytes },
         {
-          prefix: arg('prefix'),
-          date: arg('date'),
+          prefix: f.get('prefix'),
+          date: f.get('date'),
           onResult: () => void (++n % 50 === 0 && console.error(`${n} objects...`)),
         },
       );

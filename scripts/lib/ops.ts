@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { loadCommonConfig, type CommonConfig } from '../../shared/config.ts';
 import { createPool } from '../../shared/db/pool.ts';
+import { startOrExit } from '../../shared/http/serve.ts';
 import {
   ProgressFile,
   brokerSender,
@@ -149,4 +150,37 @@ export async function runChunks(
   } finally {
     await pool.end();
   }
+}
+
+const UNREACHABLE = /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|3D000|28P01|28000)$/;
+
+/**
+ * Runs an operator command: a usage error prints the message and the usage (exit 64), an unreachable database, S3
+ * or Broker one line saying what could not be reached (exit 2), a bad setting names the variable (exit 78).
+ */
+export async function runOperator(name: string, usage: string, main: () => Promise<void>): Promise<void> {
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  if (process.argv.includes('--help')) return console.log(usage);
+  await startOrExit(async () => {
+    try {
+      await main();
+    } catch (err) {
+      if (err instanceof UsageError) {
+        console.error(`${name}: ${err.message}\n\n${usage}`);
+        process.exitCode = 64;
+        return;
+      }
+      const e = err as { code?: string; cause?: { code?: string }; address?: string; port?: number };
+      const code = e.code ?? e.cause?.code ?? '';
+      if (UNREACHABLE.test(code)) {
+        const where = e.address ? ` (${e.address}${e.port ? `:${e.port}` : ''})` : '';
+        console.error(
+          `${name}: cannot reach a service${where}: ${(err as Error).message}. Is npm start running? Otherwise set DATABASE_URL (or POSTGRESQL_*), S3_ENDPOINT (or MINIO_*) and BROKER_URL.`,
+        );
+        process.exitCode = 2;
+        return;
+      }
+      throw err;
+    }
+  });
 }
