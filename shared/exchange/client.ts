@@ -116,12 +116,14 @@ export class ExchangeClient {
       timer,
     );
     const throttle = ex.throttle.bind(ex) as (cost?: number) => Promise<unknown>;
-    ex.throttle = (async (cost?: number) => {
-      const weight = typeof cost === 'number' && Number.isFinite(cost) ? cost : 1;
+    // ccxt computes the cost with safeNumber, which goes through `number` (String above): it arrives as text.
+    ex.throttle = (async (cost?: number | string) => {
+      const n = typeof cost === 'string' ? Number(cost) : cost;
+      const weight = typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : 1;
       await this.budget.take(weight);
       const s = this.context.getStore();
       if (s) s.stats.weight += weight;
-      return throttle(cost);
+      return throttle(weight);
     }) as Exchange['throttle'];
     ex.fetchImplementation = this.fetchImplementation.bind(this);
   }
