@@ -40,7 +40,60 @@ export interface FakeExchange {
   addFault(rule: FaultRule): void;
   clearFaults(): void;
   setNow(ms: number): void;
+  /** Binance only, with `weightLimits`: request weight per calendar minute, and the 429/418 answers given. */
+  readonly limits: { usedByMinute: Map<string, number>; tooMany: number; banned: number };
   close(): Promise<void>;
+}
+
+/**
+ * Binance's request weights (IP limits) of the public endpoints the pipeline calls, as Binance documents them:
+ * spot /api/v3 and USD-M futures /fapi/v1 are counted separately, per calendar minute.
+ */
+export function binanceWeight(path: string, query: Record<string, string>): { pool: string; weight: number } {
+  const limit = Number(query['limit'] ?? 0);
+  const pool = path.startsWith('/api/v3') ? 'spot' : path.startsWith('/fapi') ? 'futures' : 'delivery';
+  const endpoint = path.replace(/^\/(api\/v3|fapi\/v1|dapi\/v1)\//, '');
+  if (pool === 'spot') {
+    const spot: Record<string, number> = {
+      klines: 2,
+      exchangeInfo: 20,
+      depth: limit <= 100 ? 5 : limit <= 500 ? 25 : limit <= 1000 ? 50 : 250,
+      aggTrades: 2,
+      'ticker/24hr': query['symbol'] ? 2 : query['symbols'] ? 40 : 80,
+      time: 1,
+      ping: 1,
+    };
+    return { pool, weight: spot[endpoint] ?? 1 };
+  }
+  const futures: Record<string, number> = {
+    klines: limit < 100 ? 1 : limit < 500 ? 2 : limit <= 1000 ? 5 : 10,
+    exchangeInfo: 1,
+    depth: limit <= 50 ? 2 : limit <= 100 ? 5 : limit <= 500 ? 10 : 20,
+    aggTrades: 20,
+    'ticker/24hr': query['symbol'] ? 1 : 40,
+    premiumIndex: query['symbol'] ? 1 : 10,
+    fundingRate: 1,
+    time: 1,
+    ping: 1,
+  };
+  return { pool, weight: futures[endpoint] ?? 1 };
+}
+
+/** `n` extra spot markets SYN1/USDT ... made from BTC/USDT (for benchmarks with many symbols). */
+function syntheticSpot(markets: Market[], n: number): Market[] {
+  const model = markets.find((m) => m.type === 'spot' && m.symbol === 'BTC/USDT');
+  if (!model || n <= 0) return markets;
+  const extra = Array.from({ length: n }, (_, i) => {
+    const base = `SYN${i + 1}`;
+    return {
+      ...model,
+      id: `${base}USDT`,
+      symbol: `${base}/USDT`,
+      base,
+      info: { ...model.info, symbol: `${base}USDT`, baseAsset: base },
+    };
+  });
+  return [...markets, ...extra];
 }
 
 interface Market {
@@ -645,9 +698,19 @@ export async function startFakeExchange(opts: {
   now?: number;
   port?: number;
   host?: string;
+  /** Binance only: extra spot markets SYN1/USDT, SYN2/USDT, ... */
+  syntheticSymbols?: number;
+  /**
+   * Binance only: enforce IP weight limits per calendar minute as Binance does: over the limit a 429 with
+   * Retry-After; a request before that Retry-After has passed gets a 418 (banned for 2 minutes).
+   */
+  weightLimits?: { spot: number; futures: number };
 }): Promise<FakeExchange> {
   const { exchange } = opts;
-  const markets = loadMarkets(exchange);
+  const markets = syntheticSpot(
+    loadMarkets(exchange),
+    exchange === 'binance' ? (opts.syntheticSymbols ?? 0) : 0,
+  );
   const routes =
     exchange === 'binance'
       ? binanceRoutes(markets)
@@ -658,6 +721,9 @@ export async function startFakeExchange(opts: {
   let faults: Array<FaultRule & { left: number }> = [];
   const requests: FakeRequest[] = [];
   const weights: number[] = [];
+  const limits = { usedByMinute: new Map<string, number>(), tooMany: 0, banned: 0 };
+  let retryAfterUntil = 0;
+  let bannedUntil = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://fake');
@@ -680,6 +746,36 @@ export async function startFakeExchange(opts: {
       if (fault.truncate) return send(200, '{"code":0,"data":[["17', fault.headers);
       if (fault.status !== undefined)
         return send(fault.status, fault.body ?? faultBody(exchange, fault.status), fault.headers);
+    }
+    if (exchange === 'binance' && opts.weightLimits && path !== '/api/v3/time' && path !== '/api/v3/ping') {
+      const at = Date.now();
+      if (at < bannedUntil || at < retryAfterUntil) {
+        bannedUntil = Math.max(bannedUntil, at + 120_000);
+        limits.banned += 1;
+        return send(
+          418,
+          errorBody(exchange, -1003, `Way too many requests; IP banned until ${bannedUntil}.`),
+          { 'retry-after': String(Math.ceil((bannedUntil - at) / 1000)) },
+        );
+      }
+      const { pool, weight } = binanceWeight(path, query);
+      const key = `${pool} ${new Date(Math.floor(at / MIN) * MIN).toISOString()}`;
+      const used = (limits.usedByMinute.get(key) ?? 0) + weight;
+      const limit = pool === 'spot' ? opts.weightLimits.spot : opts.weightLimits.futures;
+      if (used > limit) {
+        retryAfterUntil = (Math.floor(at / MIN) + 1) * MIN;
+        limits.tooMany += 1;
+        return send(
+          429,
+          errorBody(
+            exchange,
+            -1003,
+            `Too many requests; current limit of IP is ${limit} requests per minute.`,
+          ),
+          { 'retry-after': String(Math.ceil((retryAfterUntil - at) / 1000)) },
+        );
+      }
+      limits.usedByMinute.set(key, used);
     }
     const route = routes[path];
     if (!route) {
@@ -713,6 +809,7 @@ export async function startFakeExchange(opts: {
     setNow(ms) {
       fixedNow = ms;
     },
+    limits,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -54,10 +54,19 @@ export interface Chain {
 
 export const CHAIN_TOKEN = 'e2e-token-0123456789abcdef';
 
-/** Starts the chain for binance at `now` with `lookback` as the first run's window. */
-export async function startChain(opts: { now: number; initialLookback?: string }): Promise<Chain> {
+/** Starts the chain for binance at `now` with `initialLookback` as the first run's window. */
+export async function startChain(opts: {
+  now: number;
+  initialLookback?: string;
+  /** Extra spot markets SYN1/USDT, ... on the fake exchange. */
+  syntheticSymbols?: number;
+}): Promise<Chain> {
   let now = opts.now;
-  const fake = await startFakeExchange({ exchange: 'binance', now });
+  const fake = await startFakeExchange({
+    exchange: 'binance',
+    now,
+    syntheticSymbols: opts.syntheticSymbols ?? 0,
+  });
   const db = await startDatabase();
   const s3dir = mkdtempSync(join(tmpdir(), 'e2e-s3-'));
   const s3server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: s3dir });

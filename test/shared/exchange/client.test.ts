@@ -117,4 +117,22 @@ describe('ExchangeClient', () => {
     expect(c.budget.used()).toBe(s.weight);
     expect(c.budget.limitPerMinute).toBe(1000);
   });
+
+  it("refills ccxt's leaky bucket for idle time, so one heavy call does not delay the next tick", async () => {
+    let now = 1_000_000;
+    const timer = { now: () => now, sleep: async () => undefined };
+    const c = new ExchangeClient(
+      loadExtractConfig({ EXCHANGE: 'binance', EXCHANGE_API_BASE_URL: fake.url, K_SINK: 'http://127.0.0.1:9/' }),
+      timer,
+    );
+    const bucket = (c.ex as unknown as { throttler: { config: { tokens: number; capacity: number } } }).throttler
+      .config;
+    expect(bucket.capacity).toBe(20); // one second of Binance's nominal rate (rateLimit 50 ms)
+    const throttle = c.ex.throttle as unknown as (cost: string) => Promise<unknown>;
+    await throttle('16'); // tickers of 20 symbols, cost as ccxt passes it (text)
+    expect(bucket.tokens).toBeCloseTo(4, 9);
+    now += 60_000; // the next tick
+    await throttle('0.4');
+    expect(bucket.tokens).toBeCloseTo(19.6, 9);
+  });
 });
