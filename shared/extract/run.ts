@@ -113,9 +113,14 @@ export async function runExtract(
           updatedAt: deps.now(),
         });
       }
-      const times = fetched.records
-        .map((r) => (r as { ts?: number }).ts)
-        .filter((t): t is number => typeof t === 'number');
+      // A loop, not Math.min(...times): a day of trades is more arguments than a call may take.
+      let first: number | null = null;
+      let last: number | null = null;
+      for (const r of fetched.records as Array<{ ts?: unknown }>) {
+        if (typeof r.ts !== 'number') continue;
+        if (first === null || r.ts < first) first = r.ts;
+        if (last === null || r.ts > last) last = r.ts;
+      }
       const summary: SeriesSummary = {
         dataset: plan.dataset,
         symbol: plan.symbol,
@@ -125,8 +130,8 @@ export async function runExtract(
           plan.dataset === 'ohlcv'
             ? (fetched.records as RecordOf['ohlcv'][]).filter((r) => r.closed).length
             : null,
-        first: times.length > 0 ? Math.min(...times) : null,
-        last: times.length > 0 ? Math.max(...times) : null,
+        first,
+        last,
         window: fetched.window,
         caughtUp: fetched.caughtUp,
         pages: fetched.pages,
