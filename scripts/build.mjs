@@ -80,7 +80,8 @@ async function main() {
     results.push(await bundle(`extract-${id}`, 'extract', 'extract', [oneExchange(id)]));
   }
   if (allCcxt) results.push(await bundle('extract-all-ccxt', 'extract', 'extract', []));
-  for (const fn of ['load-raw', 'transform', 'dead-letter']) results.push(await bundle(fn, fn, fn, []));
+  for (const fn of ['load-raw', 'transform', 'dead-letter', 'status'])
+    results.push(await bundle(fn, fn, fn, []));
   // transform applies migrations (MIGRATE_ON_START) from the .sql files beside its bundle.
   cpSync(join(root, 'shared/db/migrations'), join(outdir, 'transform/migrations'), { recursive: true });
   const width = Math.max(...results.map((r) => r.name.length));

@@ -7,6 +7,7 @@ const FUNCTIONS: Record<string, () => Promise<unknown>> = {
   'load-raw': () => import('../functions/load-raw/index.ts'),
   transform: () => import('../functions/transform/index.ts'),
   'dead-letter': () => import('../functions/dead-letter/index.ts'),
+  status: () => import('../functions/status/index.ts'),
 };
 
 const name = process.argv[2] ?? '';

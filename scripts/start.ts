@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import S3rver from 's3rver';
@@ -32,7 +33,7 @@ if (flag('help')) {
   console.log(`npm start -- [--offline] [--once] [--exchanges=binance,bybit] [--port=8080]
   --offline    serve recorded exchange responses (no network needed)
   --once       fire every PingSource once, wait until everything is in PostgreSQL, print the row counts, exit
-Ports: the functions from --port on (extract-<exchange>..., load-raw, transform, dead-letter); the Broker on 8070;
+Ports: the functions from --port on (extract-<exchange>..., load-raw, transform, dead-letter, status); the Broker on 8070;
 embedded S3 on 4568; embedded PostgreSQL on 54329. Schedules, routes and retries come from knative/base.`);
   process.exit(0);
 }
@@ -138,13 +139,25 @@ function progressReporter(): (r: DeliveryReport) => void {
   };
 }
 
+/** How to serve one function from source: as its bundle's entry does (scripts/build.mjs), through tsx. */
+function entryArgs(name: string): string[] {
+  // scripts/serve-function.ts lists extract, load-raw, transform and dead-letter; status is served the same way.
+  if (name !== 'status') return ['--import', 'tsx', join(root, 'scripts/serve-function.ts'), name];
+  const url = (path: string) => JSON.stringify(pathToFileURL(join(root, path)).href);
+  const code = [
+    `const { serve, startOrExit } = await import(${url('shared/http/serve.ts')});`,
+    `await startOrExit(async () => { await import(${url('functions/status/index.ts')}); serve('status'); });`,
+  ].join('\n');
+  return ['--import', 'tsx', '--input-type=module', '--eval', code];
+}
+
 function startFunction(
   name: string,
   label: string,
   port: number,
   env: Record<string, string>,
 ): Promise<void> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'scripts/serve-function.ts'), name], {
+  const child = spawn(process.execPath, entryArgs(name), {
     env: {
       ...process.env,
       ...env,
@@ -200,7 +213,7 @@ async function main(): Promise<void> {
   const order = (name: string) =>
     name.startsWith('extract-')
       ? exchanges.indexOf(name.slice(8))
-      : exchanges.length + ['load-raw', 'transform', 'dead-letter'].indexOf(name);
+      : exchanges.length + ['load-raw', 'transform', 'dead-letter', 'status'].indexOf(name);
   wired.services.sort((a, b) => order(a.name) - order(b.name));
   const urls = Object.fromEntries(
     wired.services.map((svc, i) => [svc.name, `http://127.0.0.1:${basePort + i}/`]),
@@ -243,6 +256,12 @@ async function main(): Promise<void> {
       if (bound.has(svc.name)) env['K_SINK'] = brokerUrl;
       if (svc.name === 'transform')
         Object.assign(env, { DATABASE_URL: databaseUrl, TRANSFORM_AUTH_TOKEN: token });
+      if (svc.name === 'status') {
+        env['DATABASE_URL'] = databaseUrl;
+        // On the embedded server the page reads as the read-only role of migration 002, as in the cluster.
+        if (!process.env['DATABASE_URL'])
+          env['PGOPTIONS'] = [process.env['PGOPTIONS'], '-c role=crypto_status'].filter(Boolean).join(' ');
+      }
       const exchange = svc.env['EXCHANGE'];
       if (exchange && apis[exchange]) env['EXCHANGE_API_BASE_URL'] = apis[exchange];
       const port = Number(new URL(urls[svc.name] as string).port);
@@ -250,6 +269,7 @@ async function main(): Promise<void> {
     }),
   );
   for (const svc of wired.services) line(`${svc.name} listening on ${urls[svc.name]}`);
+  if (urls['status']) line(`status page: ${urls['status']}`);
   line(`transform's Bearer token for curl: ${token}`);
   line(
     `Broker on ${brokerUrl}: ${wired.triggers.length} Triggers, ${wired.pings.length} PingSources from knative/base`,

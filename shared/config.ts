@@ -98,6 +98,18 @@ const transformSchema = z.object({
   DB_POOL_MAX: z.preprocess(emptyToUndefined, int(1, 100).default(4)),
 });
 
+const statusSchema = z.object({
+  DB_POOL_MAX: z.preprocess(emptyToUndefined, int(1, 20).default(2)),
+  /** The range the page shows when the request names none. */
+  STATUS_DEFAULT_RANGE: durationOr('24h'),
+  /** The longest range a request may ask for (the coverage strips grow with it). */
+  STATUS_MAX_RANGE: durationOr('7d'),
+  /** Dead letters read and shown per request (each is one S3 GET). */
+  STATUS_DEAD_LETTER_LIMIT: z.preprocess(emptyToUndefined, int(0, 1000).default(50)),
+  /** Each query is cancelled after this long (statement_timeout). */
+  STATUS_QUERY_TIMEOUT_MS: z.preprocess(emptyToUndefined, int(100, 300_000).default(15_000)),
+});
+
 /** S3/MinIO connection settings. */
 export interface S3Settings {
   endpoint: string;
@@ -132,6 +144,15 @@ export interface TransformConfig extends CommonConfig {
   maxObjectBytes: number;
   migrateOnStart: boolean;
   dbPoolMax: number;
+}
+
+/** Settings of the status page (read-only: its database user should be the crypto_status role). */
+export interface StatusConfig extends CommonConfig {
+  dbPoolMax: number;
+  defaultRangeMs: number;
+  maxRangeMs: number;
+  deadLetterLimit: number;
+  queryTimeoutMs: number;
 }
 
 /** Settings of the extract function. */
@@ -253,5 +274,24 @@ export function loadTransformConfig(env: Env = process.env): TransformConfig {
     maxObjectBytes: t.MAX_OBJECT_BYTES,
     migrateOnStart: t.MIGRATE_ON_START === 'true',
     dbPoolMax: t.DB_POOL_MAX,
+  };
+}
+
+/** Parses the status page's settings: the database and S3 settings transform reads, and the page's limits. */
+export function loadStatusConfig(env: Env = process.env): StatusConfig {
+  const common = loadCommonConfig(env);
+  const s = parse(statusSchema, env);
+  if (s.STATUS_DEFAULT_RANGE > s.STATUS_MAX_RANGE) {
+    throw new ConfigError(
+      `Invalid configuration:\n  STATUS_DEFAULT_RANGE: must not be longer than STATUS_MAX_RANGE (${env['STATUS_MAX_RANGE'] ?? '7d'})`,
+    );
+  }
+  return {
+    ...common,
+    dbPoolMax: s.DB_POOL_MAX,
+    defaultRangeMs: s.STATUS_DEFAULT_RANGE,
+    maxRangeMs: s.STATUS_MAX_RANGE,
+    deadLetterLimit: s.STATUS_DEAD_LETTER_LIMIT,
+    queryTimeoutMs: s.STATUS_QUERY_TIMEOUT_MS,
   };
 }

@@ -80,6 +80,32 @@ describe('per-exchange extract bundles', () => {
   });
 });
 
+describe('status bundle', () => {
+  it('starts with node, serves its API index, and answers a database it cannot reach with a 503 naming no secret', async () => {
+    const proc = await run(join(out, 'status/index.mjs'), {
+      DATABASE_URL: 'postgres://crypto_status:bundle-secret-pw@127.0.0.1:9/crypto',
+      S3_ENDPOINT: 'http://127.0.0.1:9',
+      AWS_ACCESS_KEY_ID: 'k',
+      AWS_SECRET_ACCESS_KEY: 'bundle-s3-secret',
+    });
+    try {
+      const index = await fetch(`http://127.0.0.1:${proc.port}/api`);
+      expect(await index.json()).toMatchObject({
+        function: 'status',
+        endpoints: { '/api/series': expect.any(String) },
+      });
+      const page = await fetch(`http://127.0.0.1:${proc.port}/`);
+      expect(page.status).toBe(503);
+      const text = await page.text();
+      expect(text).toContain('PostgreSQL cannot be reached');
+      for (const secret of ['bundle-secret-pw', 'bundle-s3-secret', 'postgres://'])
+        expect(text + proc.output()).not.toContain(secret);
+    } finally {
+      proc.stop();
+    }
+  });
+});
+
 describe('Dockerfile', () => {
   const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
   it('copies the build output and starts a bundle npm run build makes, as a numeric non-root user', () => {

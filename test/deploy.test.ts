@@ -14,7 +14,8 @@ describe.each(['dev', 'prod'])('scripts/deploy for overlay %s', (overlay) => {
 
   it('the kn and kubectl commands set exactly the settings of the rendered manifests', () => {
     const fromManifests = settingsFromManifests(rs);
-    expect(Object.keys(fromManifests.services).length).toBeGreaterThanOrEqual(6);
+    expect(Object.keys(fromManifests.services).length).toBeGreaterThanOrEqual(7);
+    expect(Object.keys(fromManifests.services)).toContain('status');
     expect(Object.keys(fromManifests.pingSources).length).toBeGreaterThanOrEqual(9);
     expect(settingsFromCommands(cmds)).toEqual(fromManifests);
   });
@@ -33,6 +34,20 @@ describe.each(['dev', 'prod'])('scripts/deploy for overlay %s', (overlay) => {
     const kn = cmds.filter((c) => c[0] === 'kn').map((c) => c.slice(1, c[1] === 'source' ? 3 : 2).join(' '));
     expect(new Set(kn)).toEqual(new Set(['service', 'broker', 'trigger', 'source ping', 'source binding']));
     expect(cmds.filter((c) => c[1] === 'service').every((c) => c.includes('--force'))).toBe(true);
+  });
+
+  it('creates the status Service cluster-local, with the read-only database user from the Secret', () => {
+    const status = cmds.find((c) => c[1] === 'service' && c[3] === 'status')!;
+    const line = shellLine(status);
+    expect(line).toContain('--cmd node --arg /app/status/index.mjs');
+    expect(line).toContain(
+      '--env-value-from POSTGRESQL_USER=secret:crypto-pipeline-secrets:STATUS_POSTGRESQL_USER',
+    );
+    expect(line).toContain(
+      '--env-value-from POSTGRESQL_PASSWORD=secret:crypto-pipeline-secrets:STATUS_POSTGRESQL_PASSWORD',
+    );
+    expect(line).toContain('--scale-min 0');
+    expect(status).toContain('--cluster-local');
   });
 
   it('prints shell lines that quote JSON payloads and never carry a secret value', () => {

@@ -64,6 +64,7 @@ describe('knative/', () => {
         'load-raw',
         'transform',
         'dead-letter',
+        'status',
       ].sort();
       expect([...named('Service')].sort()).toEqual(want);
       expect(new Set(rs.map((r) => r.metadata.namespace))).toEqual(
@@ -148,6 +149,7 @@ describe('knative/', () => {
         'load-raw',
         'transform',
         'dead-letter',
+        'status',
       ]);
       for (const c of containers) {
         expect(c.resources.requests).toEqual({ cpu: '100m', memory: '256Mi' });
@@ -162,6 +164,33 @@ describe('knative/', () => {
             : /crypto-functions:dev$/,
         );
       }
+    });
+
+    it('status: cluster-local, scales to zero, reads PostgreSQL as the read-only role from the Secret, no trigger', () => {
+      const svc = services.find((s) => s.metadata.name === 'status')!;
+      const tpl = (
+        svc.spec as {
+          template: { metadata: { annotations: Record<string, string> }; spec: { containers: unknown[] } };
+        }
+      ).template;
+      expect(svc.metadata.labels?.['networking.knative.dev/visibility']).toBe('cluster-local');
+      expect(tpl.metadata.annotations['autoscaling.knative.dev/min-scale']).toBe('0');
+      const c = containers[services.indexOf(svc)]!;
+      expect(c.command).toEqual(['node', '/app/status/index.mjs']);
+      const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
+      // The database user and password are those of the read-only role (migration 002_status_reader.sql).
+      expect(env['POSTGRESQL_USER']?.valueFrom).toEqual({
+        secretKeyRef: { name: 'crypto-pipeline-secrets', key: 'STATUS_POSTGRESQL_USER' },
+      });
+      expect(env['POSTGRESQL_PASSWORD']?.valueFrom).toEqual({
+        secretKeyRef: { name: 'crypto-pipeline-secrets', key: 'STATUS_POSTGRESQL_PASSWORD' },
+      });
+      expect(env['MIGRATE_ON_START']).toBeUndefined();
+      expect(env['TRANSFORM_AUTH_TOKEN']).toBeUndefined();
+      // Nothing routes events to it and it gets no K_SINK: it only answers readers.
+      for (const t of rs.filter((r) => r.kind === 'Trigger'))
+        expect((t.spec as { subscriber: { ref: { name: string } } }).subscriber.ref.name).not.toBe('status');
+      expect(svc.metadata.labels?.['app.kubernetes.io/component']).not.toBe('extract');
     });
 
     it('no literal secret anywhere: secret-looking variables come from secretKeyRef', () => {

@@ -119,8 +119,9 @@ export class ExchangeClient {
     // heavy call (tickers of 20 symbols: cost 16) the next call, even a minute later, still waits 800 ms. Refill it
     // for the idle time too, up to one second of its nominal rate: any exchange limit over windows of a second or
     // more still holds, and the minute budget above is the one that counts.
-    const throttler = (ex as unknown as { throttler?: { running?: boolean; config?: Record<string, number> } })
-      .throttler;
+    const throttler = (
+      ex as unknown as { throttler?: { running?: boolean; config?: Record<string, number> } }
+    ).throttler;
     const bucket = throttler?.config;
     const nominal = ex.rateLimit ?? 0;
     if (bucket && nominal > 0) bucket['capacity'] = bucket['tokens'] = 1000 / nominal;

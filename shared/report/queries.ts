@@ -1,5 +1,21 @@
-// What is loaded, what is missing, what failed: the queries behind `npm run report` (and later the status page).
+// What is loaded, what is missing, what failed: the queries behind `npm run report` and the status page.
 import type { Pool } from 'pg';
+import type { Dataset } from '../events/schemas.ts';
+
+/** Narrows a report; every field is optional and exact (no patterns). */
+export interface ReportFilter {
+  exchange?: string;
+  dataset?: Dataset;
+  symbol?: string;
+  /** OHLCV timeframe (`1m`); only OHLCV series have one. */
+  timeframe?: string;
+}
+
+/** A time range [from, to). */
+export interface TimeRange {
+  from: Date;
+  to: Date;
+}
 
 /** One OHLCV series and its state. */
 export interface SeriesReport {
@@ -27,6 +43,23 @@ export interface GapReport {
   missingCandles: number;
 }
 
+/** An event the Broker gave up on, as stored under `_dead-letters/`; the reason fields when it could be read. */
+export interface DeadLetter {
+  key: string;
+  type?: string | null;
+  id?: string | null;
+  exchange?: string | null;
+  dataset?: string | null;
+  /** When the dead-letter receiver stored it (the `date=` of the key), or the event's time. */
+  time?: string | null;
+  /** Knative's `knativeerrorcode`: the HTTP status of the last refusal. */
+  code?: string | null;
+  /** Knative's `knativeerrordest`: who refused it. */
+  destination?: string | null;
+  /** The refusing answer's body (`knativeerrordata`, decoded), or why the object could not be read. */
+  reason?: string | null;
+}
+
 /** Everything `report` shows. */
 export interface Report {
   generatedAt: string;
@@ -34,18 +67,22 @@ export interface Report {
   gaps: GapReport[];
   findings: Array<{ exchange: string; dataset: string; check: string; count: number; latest: string }>;
   rejected: Array<{ key: string; reason: string; at: string }>;
-  deadLetters: Array<{ key: string }>;
+  deadLetters: DeadLetter[];
 }
 
 const iso = (v: unknown) =>
   v instanceof Date ? v.toISOString() : v === null || v === undefined ? null : String(v);
 
+/** False when the filter names another dataset than OHLCV (so an OHLCV query can be skipped). */
+const onlyOhlcv = (filter: ReportFilter) => filter.dataset === undefined || filter.dataset === 'ohlcv';
+
 /** Per series: first and last candle, count, gaps, freshness (against `now`), findings. */
 export async function seriesReport(
   pool: Pool,
   now: Date,
-  filter: { exchange?: string } = {},
+  filter: ReportFilter = {},
 ): Promise<SeriesReport[]> {
+  if (!onlyOhlcv(filter)) return [];
   const { rows } = await pool.query(
     `SELECT o.exchange, o.symbol, o.timeframe, min(o.open_time) AS first, max(o.open_time) AS last,
             max(o.open_time) FILTER (WHERE o.closed) AS last_closed, count(*)::int AS candles,
@@ -57,10 +94,11 @@ export async function seriesReport(
               USING (exchange, symbol, timeframe)
        LEFT JOIN (SELECT exchange, symbol, series AS timeframe, count(*) AS n FROM dq_findings WHERE dataset = 'ohlcv' GROUP BY 1, 2, 3) f
               USING (exchange, symbol, timeframe)
-      WHERE $2::text IS NULL OR o.exchange = $2
+      WHERE ($2::text IS NULL OR o.exchange = $2) AND ($3::text IS NULL OR o.symbol = $3)
+        AND ($4::text IS NULL OR o.timeframe = $4)
       GROUP BY o.exchange, o.symbol, o.timeframe, g.gaps, g.missing, f.n
       ORDER BY o.exchange, o.symbol, o.timeframe`,
-    [now, filter.exchange ?? null],
+    [now, filter.exchange ?? null, filter.symbol ?? null, filter.timeframe ?? null],
   );
   return rows.map((r) => ({
     exchange: r.exchange,
@@ -77,12 +115,25 @@ export async function seriesReport(
   }));
 }
 
-/** Every gap, oldest first. */
-export async function gapsReport(pool: Pool, filter: { exchange?: string } = {}): Promise<GapReport[]> {
+/** Every gap, oldest first; with `range`, only the gaps that overlap it (whole, not clipped). */
+export async function gapsReport(
+  pool: Pool,
+  filter: ReportFilter = {},
+  range?: TimeRange,
+): Promise<GapReport[]> {
+  if (!onlyOhlcv(filter)) return [];
   const { rows } = await pool.query(
     `SELECT exchange, symbol, timeframe, gap_start, gap_end, missing_candles::int AS missing FROM ohlcv_gaps
-      WHERE $1::text IS NULL OR exchange = $1 ORDER BY exchange, symbol, timeframe, gap_start`,
-    [filter.exchange ?? null],
+      WHERE ($1::text IS NULL OR exchange = $1) AND ($2::text IS NULL OR symbol = $2) AND ($3::text IS NULL OR timeframe = $3)
+        AND ($4::timestamptz IS NULL OR gap_end > $4) AND ($5::timestamptz IS NULL OR gap_start < $5)
+      ORDER BY exchange, symbol, timeframe, gap_start`,
+    [
+      filter.exchange ?? null,
+      filter.symbol ?? null,
+      filter.timeframe ?? null,
+      range?.from ?? null,
+      range?.to ?? null,
+    ],
   );
   return rows.map((r) => ({
     exchange: r.exchange,
@@ -94,13 +145,29 @@ export async function gapsReport(pool: Pool, filter: { exchange?: string } = {})
   }));
 }
 
+/** The `exchange=<x>/dataset=<d>/` prefix of raw keys a filter selects ('' for all). */
+function keyPrefix(filter: ReportFilter): string | null {
+  if (filter.exchange === undefined) return null;
+  return `exchange=${filter.exchange}/` + (filter.dataset ? `dataset=${filter.dataset}/` : '');
+}
+
 /** Data-quality findings by exchange, dataset and check; rejected objects, newest first. */
-export async function failuresReport(pool: Pool): Promise<Pick<Report, 'findings' | 'rejected'>> {
+export async function failuresReport(
+  pool: Pool,
+  filter: ReportFilter = {},
+): Promise<Pick<Report, 'findings' | 'rejected'>> {
   const findings = await pool.query(
-    `SELECT exchange, dataset, check_name, count(*)::int AS n, max(ts) AS latest FROM dq_findings GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+    `SELECT exchange, dataset, check_name, count(*)::int AS n, max(ts) AS latest FROM dq_findings
+      WHERE ($1::text IS NULL OR exchange = $1) AND ($2::text IS NULL OR dataset = $2)
+      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+    [filter.exchange ?? null, filter.dataset ?? null],
   );
   const rejected = await pool.query(
-    `SELECT object_key, reason, rejected_at FROM rejected_objects ORDER BY rejected_at DESC LIMIT 100`,
+    `SELECT object_key, reason, rejected_at FROM rejected_objects
+      WHERE ($1::text IS NULL OR left(object_key, length($1)) = $1)
+        AND ($2::text IS NULL OR object_key LIKE '%/dataset=' || $2 || '/%')
+      ORDER BY rejected_at DESC, object_key LIMIT 100`,
+    [keyPrefix(filter), filter.exchange === undefined ? (filter.dataset ?? null) : null],
   );
   return {
     findings: findings.rows.map((r) => ({
@@ -118,17 +185,20 @@ export async function failuresReport(pool: Pool): Promise<Pick<Report, 'findings
   };
 }
 
-/** The whole report: series, gaps, findings, rejected objects, and the dead letters waiting in the raw bucket. */
+/**
+ * The whole report: series, gaps, findings, rejected objects, and the dead letters waiting in the raw bucket (keys,
+ * or dead letters already read with their reasons).
+ */
 export async function buildReport(
   pool: Pool,
-  deadLetters: () => Promise<string[]>,
+  deadLetters: () => Promise<Array<string | DeadLetter>>,
   now: Date,
-  filter: { exchange?: string } = {},
+  filter: ReportFilter = {},
 ): Promise<Report> {
   const [series, gaps, failures, dead] = await Promise.all([
     seriesReport(pool, now, filter),
     gapsReport(pool, filter),
-    failuresReport(pool),
+    failuresReport(pool, filter),
     deadLetters(),
   ]);
   return {
@@ -136,8 +206,507 @@ export async function buildReport(
     series,
     gaps,
     ...failures,
-    deadLetters: dead.map((key) => ({ key })),
+    deadLetters: dead.map((d) => (typeof d === 'string' ? { key: d } : d)),
   };
+}
+
+/** The OHLCV timeframes the PingSources of knative/base/extract bring, each as often as its own length. */
+export const SCHEDULED_TIMEFRAMES: readonly string[] = ['1m'];
+
+/**
+ * How often the schedules in knative/base/extract (PingSources) bring each dataset, in seconds; null: on demand only.
+ * OHLCV: see SCHEDULED_TIMEFRAMES (other timeframes come from backfills and repairs only).
+ */
+export const SCHEDULE_SECONDS: Record<Exclude<Dataset, 'ohlcv'>, number | null> = {
+  tickers: 60,
+  funding: 8 * 3600,
+  markets: 24 * 3600,
+  trades: null,
+  orderbook: null,
+};
+
+/** Freshness against the schedule: ok (green), late (amber), stale (red), or unscheduled / not yet closed. */
+export type Freshness = 'ok' | 'late' | 'stale' | 'unscheduled';
+
+/**
+ * Green while at most one schedule interval (plus slack for the run itself) was missed, amber up to four, red after.
+ * Slack is the interval itself, at least 2 minutes.
+ */
+export function freshness(lagSeconds: number | null, everySeconds: number | null): Freshness {
+  if (everySeconds === null) return 'unscheduled';
+  if (lagSeconds === null) return 'late';
+  const slack = Math.max(everySeconds, 120);
+  if (lagSeconds <= everySeconds + slack) return 'ok';
+  if (lagSeconds <= 4 * everySeconds + slack) return 'late';
+  return 'stale';
+}
+
+/** Seconds of a timeframe (`1m` → 60, a month as 30 days); null when it is not one. */
+export function timeframeSeconds(tf: string): number | null {
+  const m = /^(\d+)([smhdwM])$/.exec(tf);
+  if (!m) return null;
+  const unit = { s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2592000 }[m[2] as 's'];
+  return Number(m[1]) * unit;
+}
+
+/** One entry of the catalogue: a series of any dataset (OHLCV per timeframe, markets per exchange). */
+export interface CatalogueEntry {
+  exchange: string;
+  dataset: Dataset;
+  /** '' for markets (all instruments of the exchange). */
+  symbol: string;
+  /** The OHLCV timeframe, else ''. */
+  series: string;
+  first: string;
+  last: string;
+  /** OHLCV: newest closed candle. */
+  lastClosed: string | null;
+  /** Rows (order books: snapshots; markets: instruments). */
+  records: number;
+  /** Seconds since the newest record (OHLCV: since the newest closed candle ended). */
+  lagSeconds: number | null;
+  /** Expected interval between records from the schedule; null when on demand. */
+  everySeconds: number | null;
+  freshness: Freshness;
+  findings: number;
+  /** OHLCV only (else 0). */
+  gaps: number;
+  missingCandles: number;
+}
+
+const NON_OHLCV: Record<Exclude<Dataset, 'ohlcv'>, string> = {
+  trades: `SELECT exchange, 'trades'::text AS dataset, symbol, min(ts) AS first, max(ts) AS last, count(*)::int AS records
+             FROM trades WHERE ($2::text IS NULL OR exchange = $2) AND ($3::text IS NULL OR symbol = $3) GROUP BY exchange, symbol`,
+  tickers: `SELECT exchange, 'tickers', symbol, min(ts), max(ts), count(*)::int
+              FROM ticker_snapshots WHERE ($2::text IS NULL OR exchange = $2) AND ($3::text IS NULL OR symbol = $3) GROUP BY exchange, symbol`,
+  orderbook: `SELECT exchange, 'orderbook', symbol, min(ts), max(ts), count(DISTINCT ts)::int
+                FROM orderbook_levels WHERE ($2::text IS NULL OR exchange = $2) AND ($3::text IS NULL OR symbol = $3) GROUP BY exchange, symbol`,
+  funding: `SELECT exchange, 'funding', symbol, min(ts), max(ts), count(*)::int
+              FROM funding_rates WHERE ($2::text IS NULL OR exchange = $2) AND ($3::text IS NULL OR symbol = $3) GROUP BY exchange, symbol`,
+  markets: `SELECT exchange, 'markets', '', min(extracted_at), max(extracted_at), count(*)::int
+              FROM instruments WHERE ($2::text IS NULL OR exchange = $2) AND $3::text IS NULL GROUP BY exchange`,
+};
+
+/**
+ * The catalogue: every series of every dataset with first and latest record, lag and freshness against the
+ * schedule, findings and (OHLCV) gaps. Ordered by exchange, dataset, symbol, series.
+ */
+export async function catalogueReport(
+  pool: Pool,
+  now: Date,
+  filter: ReportFilter = {},
+): Promise<CatalogueEntry[]> {
+  const others = (Object.keys(NON_OHLCV) as Array<keyof typeof NON_OHLCV>).filter(
+    (d) => filter.timeframe === undefined && (filter.dataset === undefined || filter.dataset === d),
+  );
+  const [ohlcv, rest] = await Promise.all([
+    seriesReport(pool, now, filter),
+    others.length === 0
+      ? Promise.resolve({ rows: [] as Array<Record<string, unknown>> })
+      : pool.query(
+          `SELECT d.exchange, d.dataset, d.symbol, d.first, d.last, d.records,
+                  extract(epoch FROM $1::timestamptz - d.last)::int AS lag, coalesce(f.n, 0)::int AS findings
+             FROM (${others.map((d) => NON_OHLCV[d]).join('\n UNION ALL ')}) d (exchange, dataset, symbol, first, last, records)
+             LEFT JOIN (SELECT exchange, dataset, symbol, count(*) AS n FROM dq_findings WHERE series = '' GROUP BY 1, 2, 3) f
+                    USING (exchange, dataset, symbol)`,
+          [now, filter.exchange ?? null, filter.symbol ?? null],
+        ),
+  ]);
+  const entries: CatalogueEntry[] = [
+    ...ohlcv.map((s): CatalogueEntry => {
+      const every = SCHEDULED_TIMEFRAMES.includes(s.timeframe) ? timeframeSeconds(s.timeframe) : null;
+      return {
+        exchange: s.exchange,
+        dataset: 'ohlcv',
+        symbol: s.symbol,
+        series: s.timeframe,
+        first: s.first,
+        last: s.last,
+        lastClosed: s.lastClosed,
+        records: s.candles,
+        lagSeconds: s.lagSeconds,
+        everySeconds: every,
+        freshness: freshness(s.lagSeconds, every),
+        findings: s.findings,
+        gaps: s.gaps,
+        missingCandles: s.missingCandles,
+      };
+    }),
+    ...rest.rows.map((r): CatalogueEntry => {
+      const dataset = r['dataset'] as keyof typeof SCHEDULE_SECONDS;
+      const every = SCHEDULE_SECONDS[dataset];
+      const lag = r['lag'] as number | null;
+      return {
+        exchange: r['exchange'] as string,
+        dataset,
+        symbol: r['symbol'] as string,
+        series: '',
+        first: iso(r['first']) as string,
+        last: iso(r['last']) as string,
+        lastClosed: null,
+        records: r['records'] as number,
+        lagSeconds: lag,
+        everySeconds: every,
+        freshness: freshness(lag, every),
+        findings: r['findings'] as number,
+        gaps: 0,
+        missingCandles: 0,
+      };
+    }),
+  ];
+  const key = (e: CatalogueEntry) => [e.exchange, e.dataset, e.symbol, e.series];
+  return entries.sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    for (let i = 0; i < ka.length; i++) {
+      const c = (ka[i] as string) < (kb[i] as string) ? -1 : (ka[i] as string) > (kb[i] as string) ? 1 : 0;
+      if (c !== 0) return c;
+    }
+    return 0;
+  });
+}
+
+/**
+ * State of one candle slot: present (closed candle), open (a candle not closed yet, or a partial one left behind),
+ * missing (no candle between two that exist: a gap), late (no candle after the newest one, though its interval is
+ * over: the next run catches up), pending (the interval running now, not fetched yet).
+ */
+export type SlotState = 'present' | 'open' | 'missing' | 'late' | 'pending';
+
+/** A run of consecutive slots in the same state: [start, end). */
+export interface CoverageSegment {
+  start: string;
+  end: string;
+  state: SlotState;
+  candles: number;
+}
+
+/** The coverage of one OHLCV series over a range, as Dagster shows partitions. */
+export interface SeriesCoverage {
+  exchange: string;
+  symbol: string;
+  timeframe: string;
+  /** The series' first candle ever: slots before it are not expected. */
+  first: string;
+  /** Segments in time order, covering the slots from max(range start, first) to min(range end, now). */
+  segments: CoverageSegment[];
+  counts: Record<SlotState, number>;
+}
+
+/** The coverage of the OHLCV series a filter selects; `skipped` lists series with more than `maxSlots` slots. */
+export interface CoverageReport {
+  from: string;
+  to: string;
+  series: SeriesCoverage[];
+  skipped: Array<{ exchange: string; symbol: string; timeframe: string; slots: number }>;
+}
+
+/**
+ * The coverage of every selected OHLCV series over [from, to) at `now`: consecutive candle slots (aligned to each
+ * series' first candle) in the same state, as segments. A series whose range holds more than `maxSlots` candles is
+ * skipped (listed) rather than making a huge strip. A timeframe no schedule brings (a backfill) is expected only up to
+ * its newest candle.
+ */
+export async function coverageReport(
+  pool: Pool,
+  range: TimeRange & { now: Date },
+  filter: ReportFilter = {},
+  maxSlots = 20_160,
+): Promise<CoverageReport> {
+  const out: CoverageReport = {
+    from: range.from.toISOString(),
+    to: range.to.toISOString(),
+    series: [],
+    skipped: [],
+  };
+  if (!onlyOhlcv(filter)) return out;
+  const end = Math.min(range.to.getTime(), range.now.getTime());
+  const series = await pool.query(
+    `SELECT exchange, symbol, timeframe, min(open_time) AS first, max(open_time) AS last,
+            extract(epoch FROM timeframe_interval(timeframe))::float8 AS tf
+       FROM ohlcv
+      WHERE ($1::text IS NULL OR exchange = $1) AND ($2::text IS NULL OR symbol = $2) AND ($3::text IS NULL OR timeframe = $3)
+      GROUP BY exchange, symbol, timeframe
+     HAVING min(open_time) < $4::timestamptz
+      ORDER BY exchange, symbol, timeframe`,
+    [filter.exchange ?? null, filter.symbol ?? null, filter.timeframe ?? null, new Date(end)],
+  );
+  const kept: Array<Record<string, unknown>> = [];
+  for (const s of series.rows) {
+    const start = Math.max(range.from.getTime(), (s.first as Date).getTime());
+    s.stop = new Date(
+      SCHEDULED_TIMEFRAMES.includes(s.timeframe)
+        ? end
+        : Math.min(end, (s.last as Date).getTime() + (s.tf as number) * 1000),
+    );
+    const slots = Math.ceil(((s.stop as Date).getTime() - start) / 1000 / (s.tf as number));
+    if (slots > maxSlots)
+      out.skipped.push({ exchange: s.exchange, symbol: s.symbol, timeframe: s.timeframe, slots });
+    else if (slots > 0) kept.push(s);
+  }
+  if (kept.length === 0 || end <= range.from.getTime()) return out;
+  const col = (name: string) => kept.map((s) => s[name]);
+  const { rows } = await pool.query(
+    `WITH s AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $7::timestamptz[])
+                     AS s (exchange, symbol, timeframe, first, last, stop)
+     ), slots AS (
+       SELECT s.exchange, s.symbol, s.timeframe, s.last, g.t, timeframe_interval(s.timeframe) AS tf
+         FROM s
+        CROSS JOIN LATERAL generate_series(
+                s.first + floor(greatest(0, extract(epoch FROM $6::timestamptz - s.first))
+                                / extract(epoch FROM timeframe_interval(s.timeframe))) * timeframe_interval(s.timeframe),
+                s.stop - interval '1 microsecond',
+                timeframe_interval(s.timeframe)) AS g (t)
+     ), states AS (
+       SELECT sl.exchange, sl.symbol, sl.timeframe, sl.t, sl.tf,
+              CASE WHEN o.open_time IS NULL THEN
+                     CASE WHEN sl.t < sl.last THEN 'missing' WHEN sl.t + sl.tf > $8::timestamptz THEN 'pending' ELSE 'late' END
+                   WHEN o.closed THEN 'present' ELSE 'open' END AS state
+         FROM slots sl
+         LEFT JOIN ohlcv o ON o.exchange = sl.exchange AND o.symbol = sl.symbol AND o.timeframe = sl.timeframe
+                          AND o.open_time = sl.t
+     ), runs AS (
+       SELECT *, row_number() OVER (PARTITION BY exchange, symbol, timeframe ORDER BY t)
+               - row_number() OVER (PARTITION BY exchange, symbol, timeframe, state ORDER BY t) AS grp
+         FROM states
+     )
+     SELECT exchange, symbol, timeframe, state, min(t) AS start, max(t + tf) AS end, count(*)::int AS candles
+       FROM runs GROUP BY exchange, symbol, timeframe, state, grp
+      ORDER BY exchange, symbol, timeframe, start`,
+    [
+      col('exchange'),
+      col('symbol'),
+      col('timeframe'),
+      col('first'),
+      col('last'),
+      range.from,
+      col('stop'),
+      range.now,
+    ],
+  );
+  const byKey = new Map<string, SeriesCoverage>();
+  for (const s of kept) {
+    const c: SeriesCoverage = {
+      exchange: s['exchange'] as string,
+      symbol: s['symbol'] as string,
+      timeframe: s['timeframe'] as string,
+      first: iso(s['first']) as string,
+      segments: [],
+      counts: { present: 0, open: 0, missing: 0, late: 0, pending: 0 },
+    };
+    byKey.set(`${c.exchange}\n${c.symbol}\n${c.timeframe}`, c);
+    out.series.push(c);
+  }
+  for (const r of rows) {
+    const c = byKey.get(`${r.exchange}\n${r.symbol}\n${r.timeframe}`);
+    if (!c) continue;
+    const state = r.state as SlotState;
+    c.segments.push({ start: iso(r.start) as string, end: iso(r.end) as string, state, candles: r.candles });
+    c.counts[state] += r.candles;
+  }
+  return out;
+}
+
+/** Per exchange and dataset: the newest load by transform and what loaded (or was rejected) within a range. */
+export interface StreamRuns {
+  exchange: string;
+  dataset: string;
+  lastLoadedAt: string | null;
+  lastKey: string | null;
+  lastRows: number | null;
+  lastEventId: string | null;
+  /** Objects, rows and findings loaded within the range. */
+  objects: number;
+  rows: number;
+  findings: number;
+  /** Objects rejected within the range, and the newest rejection ever with its reason. */
+  rejected: number;
+  lastRejectedAt: string | null;
+  lastRejectReason: string | null;
+}
+
+/** One run of the chain for one raw object: extract's batch (event id) → load-raw's object → transform's load. */
+export interface RunEntry {
+  status: 'loaded' | 'rejected';
+  at: string;
+  exchange: string | null;
+  dataset: string | null;
+  key: string;
+  eventId: string | null;
+  rows: number | null;
+  findings: number | null;
+  reason: string | null;
+}
+
+/** What `ingestion_ledger` and `rejected_objects` say about the runs: per stream, and the newest `limit` runs. */
+export interface RunsReport {
+  streams: StreamRuns[];
+  recent: RunEntry[];
+}
+
+/** Runs from the ledger (loaded objects) and rejected objects, per exchange and dataset and the newest ones. */
+export async function runsReport(
+  pool: Pool,
+  range: TimeRange,
+  filter: ReportFilter = {},
+  limit = 25,
+): Promise<RunsReport> {
+  const params = [filter.exchange ?? null, filter.dataset ?? null, range.from, range.to];
+  // rejected_objects has no exchange/dataset columns: they come from the key (exchange=<x>/dataset=<d>/...).
+  const rejectedRows = `SELECT substring(object_key FROM '^exchange=([^/]+)/') AS exchange,
+                               substring(object_key FROM '^exchange=[^/]+/dataset=([^/]+)/') AS dataset,
+                               object_key, reason, rejected_at FROM rejected_objects`;
+  const [streams, last, rejected, recent] = await Promise.all([
+    pool.query(
+      `SELECT exchange, dataset, max(loaded_at) AS last_loaded,
+              count(*) FILTER (WHERE loaded_at >= $3 AND loaded_at < $4)::int AS objects,
+              coalesce(sum(rows) FILTER (WHERE loaded_at >= $3 AND loaded_at < $4), 0)::int AS rows,
+              coalesce(sum(findings) FILTER (WHERE loaded_at >= $3 AND loaded_at < $4), 0)::int AS findings
+         FROM ingestion_ledger
+        WHERE ($1::text IS NULL OR exchange = $1) AND ($2::text IS NULL OR dataset = $2)
+        GROUP BY exchange, dataset`,
+      params,
+    ),
+    pool.query(
+      `SELECT DISTINCT ON (exchange, dataset) exchange, dataset, object_key, rows, event_id
+         FROM ingestion_ledger
+        WHERE ($1::text IS NULL OR exchange = $1) AND ($2::text IS NULL OR dataset = $2)
+        ORDER BY exchange, dataset, loaded_at DESC, object_key`,
+      params.slice(0, 2),
+    ),
+    pool.query(
+      `SELECT exchange, dataset, count(*) FILTER (WHERE rejected_at >= $3 AND rejected_at < $4)::int AS n,
+              max(rejected_at) AS last_at,
+              (array_agg(reason ORDER BY rejected_at DESC, object_key))[1] AS last_reason
+         FROM (${rejectedRows}) r
+        WHERE exchange IS NOT NULL AND ($1::text IS NULL OR exchange = $1) AND ($2::text IS NULL OR dataset = $2)
+        GROUP BY exchange, dataset`,
+      params,
+    ),
+    pool.query(
+      `SELECT * FROM (
+         SELECT 'loaded' AS status, loaded_at AS at, exchange, dataset, object_key, event_id, rows, findings, NULL AS reason
+           FROM ingestion_ledger
+          WHERE ($1::text IS NULL OR exchange = $1) AND ($2::text IS NULL OR dataset = $2)
+         UNION ALL
+         SELECT 'rejected', rejected_at, exchange, dataset, object_key, NULL, NULL, NULL, reason
+           FROM (${rejectedRows}) r
+          WHERE ($1::text IS NULL OR exchange = $1) AND ($2::text IS NULL OR dataset = $2)
+       ) u ORDER BY at DESC, object_key LIMIT $3`,
+      [...params.slice(0, 2), limit],
+    ),
+  ]);
+  const map = new Map<string, StreamRuns>();
+  const entry = (exchange: string, dataset: string): StreamRuns => {
+    const k = `${exchange}\n${dataset}`;
+    let e = map.get(k);
+    if (!e) {
+      e = {
+        exchange,
+        dataset,
+        lastLoadedAt: null,
+        lastKey: null,
+        lastRows: null,
+        lastEventId: null,
+        objects: 0,
+        rows: 0,
+        findings: 0,
+        rejected: 0,
+        lastRejectedAt: null,
+        lastRejectReason: null,
+      };
+      map.set(k, e);
+    }
+    return e;
+  };
+  for (const r of streams.rows)
+    Object.assign(entry(r.exchange, r.dataset), {
+      lastLoadedAt: iso(r.last_loaded),
+      objects: r.objects,
+      rows: r.rows,
+      findings: r.findings,
+    });
+  for (const r of last.rows)
+    Object.assign(entry(r.exchange, r.dataset), {
+      lastKey: r.object_key,
+      lastRows: r.rows,
+      lastEventId: r.event_id,
+    });
+  for (const r of rejected.rows)
+    Object.assign(entry(r.exchange, r.dataset ?? ''), {
+      rejected: r.n,
+      lastRejectedAt: iso(r.last_at),
+      lastRejectReason: r.last_reason,
+    });
+  return {
+    streams: [...map.values()].sort((a, b) =>
+      a.exchange === b.exchange ? a.dataset.localeCompare(b.dataset) : a.exchange.localeCompare(b.exchange),
+    ),
+    recent: recent.rows.map((r) => ({
+      status: r.status,
+      at: iso(r.at) as string,
+      exchange: r.exchange,
+      dataset: r.dataset,
+      key: r.object_key,
+      eventId: r.event_id,
+      rows: r.rows,
+      findings: r.findings,
+      reason: r.reason,
+    })),
+  };
+}
+
+/** One data-quality finding with its details. */
+export interface FindingEntry {
+  exchange: string;
+  dataset: string;
+  symbol: string;
+  series: string;
+  ts: string;
+  check: string;
+  details: string;
+  sourceKey: string;
+}
+
+/** The newest `limit` data-quality findings with their details (as JSON text). */
+export async function recentFindings(
+  pool: Pool,
+  filter: ReportFilter = {},
+  limit = 50,
+): Promise<FindingEntry[]> {
+  const { rows } = await pool.query(
+    `SELECT exchange, dataset, symbol, series, ts, check_name, details::text AS details, source_key FROM dq_findings
+      WHERE ($1::text IS NULL OR exchange = $1) AND ($2::text IS NULL OR dataset = $2) AND ($3::text IS NULL OR symbol = $3)
+      ORDER BY ts DESC, exchange, dataset, symbol, series, check_name LIMIT $4`,
+    [filter.exchange ?? null, filter.dataset ?? null, filter.symbol ?? null, limit],
+  );
+  return rows.map((r) => ({
+    exchange: r.exchange,
+    dataset: r.dataset,
+    symbol: r.symbol,
+    series: r.series,
+    ts: iso(r.ts) as string,
+    check: r.check_name,
+    details: r.details,
+    sourceKey: r.source_key,
+  }));
+}
+
+/** The exchanges with any data (a loose index scan per table: cheap however large the tables are). */
+export async function knownExchanges(pool: Pool): Promise<string[]> {
+  const tables = ['ohlcv', 'trades', 'ticker_snapshots', 'orderbook_levels', 'funding_rates', 'instruments'];
+  const { rows } = await pool.query<{ x: string }>(
+    tables
+      .map(
+        (t) => `(WITH RECURSIVE e AS (
+                   SELECT min(exchange) AS x FROM ${t}
+                   UNION ALL SELECT (SELECT min(exchange) FROM ${t} WHERE exchange > e.x) FROM e WHERE e.x IS NOT NULL
+                 ) SELECT x FROM e WHERE x IS NOT NULL)`,
+      )
+      .join(' UNION ') + ' ORDER BY x',
+  );
+  return rows.map((r) => r.x);
 }
 
 /** The report as terminal tables. */
@@ -207,7 +776,15 @@ export function formatReport(r: Report): string {
   out.push(
     '',
     `dead letters: ${r.deadLetters.length}`,
-    ...r.deadLetters.slice(0, 20).map((x) => `  ${x.key}`),
+    ...r.deadLetters
+      .slice(0, 20)
+      .map(
+        (x) =>
+          `  ${x.key}` +
+          (x.code || x.reason
+            ? `: ${[x.code, x.reason].filter(Boolean).join(' ').replace(/\s+/g, ' ').slice(0, 200)}`
+            : ''),
+      ),
   );
   return out.join('\n');
 }

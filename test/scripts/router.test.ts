@@ -178,6 +178,7 @@ describe('manifests', () => {
       'extract-bybit',
       'extract-okx',
       'load-raw',
+      'status',
       'transform',
     ]);
     expect(w.services.find((s) => s.name === 'extract-okx')?.env['EXCHANGE']).toBe('okx');

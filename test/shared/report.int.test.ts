@@ -77,9 +77,29 @@ describe('report', () => {
     expect(text).toContain('dead letters: 1');
   });
 
-  it('filters by exchange', async () => {
+  it('filters by exchange: series, gaps, findings and rejected objects', async () => {
     const r = await buildReport(db.pool, async () => [], new Date(T0 + 14 * MIN), { exchange: 'okx' });
     expect(r.series).toEqual([]);
     expect(r.gaps).toEqual([]);
+    expect(r.findings).toEqual([]);
+    expect(r.rejected).toEqual([]);
+    const binance = await buildReport(db.pool, async () => [], new Date(T0 + 14 * MIN), {
+      exchange: 'binance',
+    });
+    expect(binance.rejected.map((x) => x.key)).toEqual(['exchange=binance/bad.json']);
+    // The rejected key names no dataset, so a dataset filter leaves it out.
+    const trades = await buildReport(db.pool, async () => [], new Date(T0 + 14 * MIN), { dataset: 'trades' });
+    expect([trades.series, trades.gaps, trades.findings, trades.rejected]).toEqual([[], [], [], []]);
+  });
+
+  it('prints dead letters with the reason Knative recorded when they were read', async () => {
+    const r = await buildReport(
+      db.pool,
+      async () => [
+        { key: '_dead-letters/date=2026-11-24/t/abc.json', code: '400', reason: 'bad_request: no\nsuch' },
+      ],
+      new Date(T0 + 14 * MIN),
+    );
+    expect(formatReport(r)).toContain('  _dead-letters/date=2026-11-24/t/abc.json: 400 bad_request: no such');
   });
 });

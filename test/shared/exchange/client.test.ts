@@ -122,11 +122,15 @@ describe('ExchangeClient', () => {
     let now = 1_000_000;
     const timer = { now: () => now, sleep: async () => undefined };
     const c = new ExchangeClient(
-      loadExtractConfig({ EXCHANGE: 'binance', EXCHANGE_API_BASE_URL: fake.url, K_SINK: 'http://127.0.0.1:9/' }),
+      loadExtractConfig({
+        EXCHANGE: 'binance',
+        EXCHANGE_API_BASE_URL: fake.url,
+        K_SINK: 'http://127.0.0.1:9/',
+      }),
       timer,
     );
-    const bucket = (c.ex as unknown as { throttler: { config: { tokens: number; capacity: number } } }).throttler
-      .config;
+    const bucket = (c.ex as unknown as { throttler: { config: { tokens: number; capacity: number } } })
+      .throttler.config;
     expect(bucket.capacity).toBe(20); // one second of Binance's nominal rate (rateLimit 50 ms)
     const throttle = c.ex.throttle as unknown as (cost: string) => Promise<unknown>;
     await throttle('16'); // tickers of 20 symbols, cost as ccxt passes it (text)
