@@ -11,7 +11,9 @@ import { DEAD_LETTER_PREFIX, batchBody, putIfChanged } from '../../shared/lake/o
 /** The key of a dead letter: by the day it arrived, then the event's type, hashed source and id. */
 export function deadLetterKey(event: { id: string; source: string; type: string }, at: number): string {
   const hash = createHash('sha256').update(`${event.source}\n${event.id}`).digest('hex').slice(0, 16);
-  const type = event.type.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
+  // A key segment: nothing but safe characters, and never `.` or `..` (S3 clients and servers resolve those).
+  const safe = event.type.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
+  const type = /^\.+$/.test(safe) ? `_${safe}` : safe;
   return `${DEAD_LETTER_PREFIX}date=${new Date(at).toISOString().slice(0, 10)}/${type}/${hash}.json`;
 }
 

@@ -343,6 +343,13 @@ const dirtyStages = new WeakMap<PoolClient, Set<string>>();
 export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
+  // pg-pool listens for errors only on idle clients: a checked-out client whose server goes away (terminated
+  // backend, restart, cut connection) emits 'error', which without a listener is an uncaught exception that takes
+  // the whole process down. The failing query rejects on its own; here the client is only marked as broken.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const out = await fn(client);
@@ -355,6 +362,7 @@ export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promis
     throw err;
   } finally {
     dirtyStages.delete(client);
+    client.off('error', onError);
     client.release(broken);
   }
 }

@@ -92,6 +92,9 @@ export function decodeRequest(
 ): Incoming {
   const contentType = (header(headers, 'content-type') ?? '').toLowerCase();
   const body = rawBody === undefined ? '' : typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8');
+  if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
+    throw new BadRequestError(`request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   const hasCeHeaders = Object.keys(headers).some((k) => k.toLowerCase().startsWith('ce-'));
 
   if (contentType.startsWith('application/cloudevents-batch+json')) {
@@ -169,6 +172,31 @@ function cloudEventErrorText(err: unknown): string {
     return details ? `${err.message}: ${details}` : err.message;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Deepest JSON nesting accepted. Serialising (canonical JSON, jsonb) recurses once per level, so a body of a few
+ * hundred kilobytes of `[[[[...` would otherwise overflow the stack: a 500 instead of a 400, or in transform a
+ * failure retried forever. Real exchange data nests well under 20 levels.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** True when the JSON text nests objects/arrays deeper than `max` (one pass, strings skipped). */
+export function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 /** Parses a JSON request body; an empty or invalid body is a 400 naming the problem. */

@@ -209,10 +209,16 @@ const windowSchema = z.strictObject({ since: epochMs, until: epochMs });
 
 const batchBase = {
   schemaVersion: z.literal(SCHEMA_VERSION),
-  exchange: z.string().min(1),
+  /** A ccxt id (or an id of the same alphabet): it becomes a key segment, so no `/`, `.` or anything else. */
+  exchange: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'must be a ccxt exchange id such as binance'),
   /** Null for datasets that cover many symbols in one batch (markets, tickers, funding). */
   symbol: symbol.nullable(),
-  timeframe: z.string().nullable(),
+  /** A key segment too: only a timeframe such as 1m, 1h, 1d. */
+  timeframe: z
+    .string()
+    .max(8)
+    .refine((v) => parseTimeframe(v) !== undefined, 'must be a timeframe such as 1m')
+    .nullable(),
   requestId: z.string().min(1),
   extractedAt: epochMs,
   /** The time range this series covers (ohlcv, trades); null for snapshots. */

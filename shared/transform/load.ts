@@ -3,6 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Pool } from 'pg';
 import { TransientError } from '../errors.ts';
 import { FINDINGS, inTransaction, upsertRows, writeBatch } from '../db/writers.ts';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from '../events/cloudevent.ts';
 import {
   EventType,
   SCHEMA_VERSION,
@@ -48,8 +49,11 @@ function transientPg(err: unknown): boolean {
 /** Parses and validates a raw object; anything wrong is a Rejection. */
 export function parseRawObject(body: Buffer): { batch: ExtractBatch; eventId: string } {
   let envelope: unknown;
+  const text = body.toString('utf8');
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH))
+    throw new Rejection('too_deeply_nested', { maxDepth: MAX_JSON_DEPTH });
   try {
-    envelope = JSON.parse(body.toString('utf8'));
+    envelope = JSON.parse(text);
   } catch (err) {
     throw new Rejection('invalid_json', { message: (err as Error).message });
   }

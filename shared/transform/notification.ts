@@ -33,7 +33,36 @@ const minioPayload = z.looseObject({
   Key: z.string().optional(),
   Records: z.array(minioRecord).min(1),
 });
-const manual = z.strictObject({ bucket: z.string().min(1).max(63), key: z.string().min(1).max(1024) });
+
+/**
+ * Why `key` cannot name a raw object, or undefined when it can: at most 1024 bytes of UTF-8, no control characters
+ * (NUL, ...), no unpaired surrogate, no `.`/`..` segment (extract never makes one). Such a key is refused before S3
+ * is asked, whose error would be a 503 that MinIO retries forever, or which would read another object.
+ */
+export function invalidObjectKey(key: string): string | undefined {
+  if (key.length === 0) return 'empty object key';
+  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(key))
+    return 'object key is not valid UTF-16 (unpaired surrogate)';
+  if (Buffer.byteLength(key) > 1024) return 'object key is longer than 1024 bytes';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(key)) return 'object key contains a control character';
+  // Clients and servers resolve dot segments: such a key would name another object (or another bucket).
+  if (key.split('/').some((seg) => seg === '.' || seg === '..'))
+    return "object key has a '.' or '..' segment";
+  return undefined;
+}
+
+const manual = z.strictObject({
+  bucket: z.string().min(1).max(63),
+  key: z
+    .string()
+    .min(1)
+    .max(1024)
+    .superRefine((k, ctx) => {
+      const reason = invalidObjectKey(k);
+      if (reason) ctx.addIssue({ code: 'custom', message: reason });
+    }),
+});
 
 /** MinIO escapes keys like a URL query (`/` as %2F, space as +). */
 export function unescapeMinioKey(key: string): string {
@@ -48,6 +77,9 @@ function fromMinio(payload: z.output<typeof minioPayload>): ObjectEvent[] {
   return payload.Records.map((r) => {
     const bucket = r.s3.bucket.name;
     const key = unescapeMinioKey(r.s3.object.key);
+    const invalid = invalidObjectKey(key);
+    if (invalid)
+      return { action: 'ignore', bucket, key: key.slice(0, 200), eventName: r.eventName, reason: invalid };
     if (!CREATED.has(r.eventName)) {
       return {
         action: 'ignore',
