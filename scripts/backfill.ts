@@ -2,17 +2,7 @@
 // (the schedule's event path), paced by the exchange's limits, with a progress bar; re-running resumes.
 import { planChunks } from '../shared/ops/backfill.ts';
 import { parseTimeframe } from '../shared/time.ts';
-import {
-  UsageError,
-  durationFlag,
-  exchangePace,
-  flags,
-  instantFlag,
-  operatorEnv,
-  positiveFlag,
-  runChunks,
-  runOperator,
-} from './lib/ops.ts';
+import { UsageError, pacing, flags, instantFlag, operatorEnv, runChunks, runOperator } from './lib/ops.ts';
 
 const USAGE = `npm run backfill -- --exchange=binance --symbols=BTC/USDT,ETH/USDT --timeframe=1h --from=2026-01-01 [--to=2026-02-01]
   --chunk=N          candles per extract request (default: 10 exchange pages)
@@ -35,8 +25,7 @@ await runOperator('backfill', USAGE, async () => {
   if (since === undefined) throw new UsageError('--from is required');
   const until = instantFlag(f.get('to'), 'to') ?? Date.now();
   if (until <= since) throw new UsageError('--to must be after --from');
-  const pace = await exchangePace(exchange, symbols);
-  const candlesPerChunk = positiveFlag(f.get('chunk'), 'chunk', pace.pageLimit * 10);
+  const { pace, candlesPerChunk, minIntervalMs, ...rest } = await pacing(f, exchange, symbols);
   const chunks = planChunks({
     exchange,
     symbols,
@@ -46,7 +35,6 @@ await runOperator('backfill', USAGE, async () => {
     now: Date.now(),
     candlesPerChunk,
   });
-  const minIntervalMs = Math.ceil(candlesPerChunk / pace.pageLimit) * pace.msPerRequest;
   const { env, local } = operatorEnv();
   const brokerUrl = env['BROKER_URL'] ?? '';
   console.log(
@@ -63,9 +51,7 @@ await runOperator('backfill', USAGE, async () => {
     env,
     brokerUrl,
     minIntervalMs,
-    settleMs: durationFlag(f.get('settle'), 'settle', 15_000),
-    timeoutMs: durationFlag(f.get('timeout'), 'timeout', 120_000),
-    concurrency: positiveFlag(f.get('concurrency'), 'concurrency', 1),
+    ...rest,
     progressPath: f.get('progress') ?? `.local/backfill-${exchange}.json`,
   });
   process.exitCode = r.incomplete.length > 0 ? 1 : 0;

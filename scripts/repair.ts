@@ -4,16 +4,7 @@ import { loadCommonConfig } from '../shared/config.ts';
 import { createPool } from '../shared/db/pool.ts';
 import { gapChunks, selectGaps, type GapFilter } from '../shared/ops/repair.ts';
 import { gapsReport } from '../shared/report/queries.ts';
-import {
-  durationFlag,
-  exchangePace,
-  flags,
-  instantFlag,
-  operatorEnv,
-  positiveFlag,
-  runChunks,
-  runOperator,
-} from './lib/ops.ts';
+import { pacing, flags, instantFlag, operatorEnv, runChunks, runOperator } from './lib/ops.ts';
 
 const USAGE = `npm run repair -- [--exchange=binance] [--symbols=BTC/USDT,...] [--timeframe=1m] [--from=ISO] [--to=ISO] [--dry-run]
   Fills the gaps of the ohlcv table (the 'gaps' of npm run report) inside the selection; same pacing flags as backfill:
@@ -46,8 +37,7 @@ await runOperator('repair', USAGE, async () => {
   }
   let incomplete = 0;
   for (const [ex, exSymbols] of byExchange) {
-    const pace = await exchangePace(ex, exSymbols);
-    const candlesPerChunk = positiveFlag(f.get('chunk'), 'chunk', pace.pageLimit * 10);
+    const { pace: _pace, candlesPerChunk, ...paced } = await pacing(f, ex, exSymbols);
     const chunks = gapChunks(gaps, { ...filter, exchange: ex }, Date.now(), candlesPerChunk);
     const missing = chunks.reduce((s, c) => s + c.expected, 0);
     console.log(
@@ -63,10 +53,7 @@ await runOperator('repair', USAGE, async () => {
     const r = await runChunks(chunks, {
       env,
       brokerUrl: env['BROKER_URL'] ?? '',
-      minIntervalMs: Math.ceil(candlesPerChunk / pace.pageLimit) * pace.msPerRequest,
-      settleMs: durationFlag(f.get('settle'), 'settle', 15_000),
-      timeoutMs: durationFlag(f.get('timeout'), 'timeout', 120_000),
-      concurrency: positiveFlag(f.get('concurrency'), 'concurrency', 1),
+      ...paced,
       progressPath: undefined,
     });
     incomplete += r.incomplete.length;

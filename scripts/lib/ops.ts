@@ -102,6 +102,32 @@ export async function exchangePace(
   return { msPerRequest: ex.rateLimit || 1000, pageLimit };
 }
 
+/** The pacing of backfill and repair: --chunk (default 10 exchange pages) and the least interval it implies from the
+ * exchange's pace; --settle, --timeout and --concurrency. */
+export async function pacing(
+  f: ReturnType<typeof flags>,
+  exchange: string,
+  symbols: readonly string[],
+): Promise<{
+  pace: { msPerRequest: number; pageLimit: number };
+  candlesPerChunk: number;
+  minIntervalMs: number;
+  settleMs: number;
+  timeoutMs: number;
+  concurrency: number;
+}> {
+  const pace = await exchangePace(exchange, symbols);
+  const candlesPerChunk = positiveFlag(f.get('chunk'), 'chunk', pace.pageLimit * 10);
+  return {
+    pace,
+    candlesPerChunk,
+    minIntervalMs: Math.ceil(candlesPerChunk / pace.pageLimit) * pace.msPerRequest,
+    settleMs: durationFlag(f.get('settle'), 'settle', 15_000),
+    timeoutMs: durationFlag(f.get('timeout'), 'timeout', 120_000),
+    concurrency: positiveFlag(f.get('concurrency'), 'concurrency', 1),
+  };
+}
+
 /** Runs chunks through the Broker with a progress bar (one line per chunk when stdout is not a terminal). */
 export async function runChunks(
   chunks: Chunk[],
