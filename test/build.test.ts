@@ -57,6 +57,8 @@ describe('per-exchange extract bundles', () => {
       const res = await fetch(`http://127.0.0.1:${proc.port}/`);
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ function: 'extract', exchange: 'okx' });
+      // Idle connections outlive the queue-proxy's pool, so a pooled connection is never closed under it.
+      expect(res.headers.get('keep-alive')).toBe('timeout=120');
     } finally {
       proc.stop();
     }

@@ -5,11 +5,22 @@ import { log } from '../log.ts';
 import { functionServer } from './server.ts';
 
 /**
+ * How long an idle keep-alive connection stays open. Node's default (5 s) is shorter than the idle timeout of the
+ * Go HTTP transports in front of the container (queue-proxy, activator; Go's default idle timeout is 90 s), so a request sent on a pooled connection
+ * just as Node closes it fails with EOF / 502 (knative/serving#12414). The server must be the side that waits
+ * longer.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+
+/**
  * Serves the function registered as `name` on PORT (default 8080) and drains in-flight requests on SIGTERM, as
  * Knative expects. A bundle that contains the Functions Framework starts itself this way, without its CLI loader.
  */
 export function serve(name: string, port = Number(process.env['PORT'] ?? 8080)): Server {
   const server = functionServer(name);
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Must exceed keepAliveTimeout, or a slow request's headers on a reused connection time out first.
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
   server.listen(port, () => {
     const address = server.address();
     const actual = typeof address === 'object' && address ? address.port : port;
