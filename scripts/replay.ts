@@ -1,16 +1,10 @@
 // Replays dead letters: every event stored under _dead-letters/ is sent back to the Broker (binary mode) and, once
 // accepted, moved to _dead-letters-replayed/. Usage: npm run replay -- [--to=<broker URL>] [--prefix=date=2026-11-24/] [--dry-run]
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CloudEvent } from 'cloudevents';
 import { loadCommonConfig } from '../shared/config.ts';
 import { toBinary } from '../shared/events/cloudevent.ts';
-import { DEAD_LETTER_PREFIX } from '../shared/lake/objects.ts';
+import { DEAD_LETTER_PREFIX, listKeyPages } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { UsageError, flags, operatorEnv, runOperator } from './lib/ops.ts';
 
@@ -32,17 +26,8 @@ export async function replayDeadLetters(
   opts: { prefix?: string; dryRun?: boolean } = {},
 ): Promise<ReplayResult> {
   const result: ReplayResult = { replayed: [], failed: [] };
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: DEAD_LETTER_PREFIX + (opts.prefix ?? ''),
-        ContinuationToken: token,
-      }),
-    );
-    for (const { Key: key } of page.Contents ?? []) {
-      if (!key) continue;
+  for await (const page of listKeyPages(s3, bucket, DEAD_LETTER_PREFIX + (opts.prefix ?? ''))) {
+    for (const key of page) {
       try {
         const body = await (
           await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
@@ -67,8 +52,7 @@ export async function replayDeadLetters(
         result.failed.push({ key, reason: (err as Error).message });
       }
     }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  }
   return result;
 }
 

@@ -106,22 +106,35 @@ export async function putIfChanged(
   }
 }
 
-/** Keys under a prefix, in key order (all pages). */
+/**
+ * Pages of keys under a prefix, in key order. Pages by marker (ListObjects, the last key of the previous page) rather
+ * than ListObjectsV2 continuation tokens: S3 and MinIO answer both, but s3rver (the embedded S3) encrypts its
+ * continuation tokens with DES, which the OpenSSL 3 of Node 18+ refuses, so every V2 listing of more than 1,000 keys
+ * failed there with a 500. A marker is a key, so deleting listed objects while paging skips nothing.
+ */
+export async function* listKeyPages(s3: S3Client, bucket: string, prefix: string): AsyncGenerator<string[]> {
+  const { ListObjectsCommand } = await import('@aws-sdk/client-s3');
+  let marker: string | undefined;
+  for (;;) {
+    const page = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: prefix, Marker: marker }));
+    const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : []));
+    if (keys.length > 0) yield keys;
+    marker = page.NextMarker ?? keys.at(-1);
+    if (!page.IsTruncated || marker === undefined) return;
+  }
+}
+
+/** Keys under a prefix, in key order (all pages, up to about `max`). */
 export async function listKeys(
   s3: S3Client,
   bucket: string,
   prefix: string,
   max = 10_000,
 ): Promise<string[]> {
-  const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
   const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
-    token = page.IsTruncated && keys.length < max ? page.NextContinuationToken : undefined;
-  } while (token);
+  for await (const page of listKeyPages(s3, bucket, prefix)) {
+    keys.push(...page);
+    if (keys.length >= max) break;
+  }
   return keys;
 }
