@@ -1,6 +1,6 @@
 // Entry of the dead-letter receiver: settings from the environment, then the handler registered as `dead-letter`.
-import { http } from '@google-cloud/functions-framework';
 import { loadCommonConfig } from '../../shared/config.ts';
+import { registerFunction } from '../../shared/http/server.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
 import { registerSecret, setLogLevel } from '../../shared/log.ts';
 import { createDeadLetterHandler } from './handler.ts';
@@ -9,4 +9,8 @@ const cfg = loadCommonConfig(process.env);
 setLogLevel(cfg.logLevel);
 registerSecret(cfg.s3.secretAccessKey);
 
-http('dead-letter', createDeadLetterHandler(cfg, { s3: s3Client(cfg.s3), now: () => Date.now() }));
+registerFunction(
+  'dead-letter',
+  createDeadLetterHandler(cfg, { s3: s3Client(cfg.s3), now: () => Date.now() }),
+  { maxBodyBytes: cfg.maxBodyBytes },
+);

@@ -1,6 +1,6 @@
 // Entry of the extract function: settings from the environment, then the handler registered as `extract`.
-import { http } from '@google-cloud/functions-framework';
 import { loadExtractConfig } from '../../shared/config.ts';
+import { registerFunction } from '../../shared/http/server.ts';
 import { availableExchanges } from '../../shared/exchange/ccxt.ts';
 import { getClient } from '../../shared/exchange/client.ts';
 import { NoCursorStore, S3CursorStore } from '../../shared/lake/cursors.ts';
@@ -11,11 +11,12 @@ const cfg = loadExtractConfig(process.env, availableExchanges());
 setLogLevel(cfg.logLevel);
 registerSecret(cfg.s3.secretAccessKey);
 
-http(
+registerFunction(
   'extract',
   createExtractHandler(cfg, {
     client: getClient(cfg),
     cursors: cfg.cursorStore === 's3' ? new S3CursorStore(cfg.s3, cfg.s3.bucket) : new NoCursorStore(),
     now: () => Date.now(),
   }),
+  { maxBodyBytes: cfg.maxBodyBytes },
 );

@@ -1,6 +1,6 @@
 // Entry of the load-raw function: settings from the environment, then the handler registered as `load-raw`.
-import { http } from '@google-cloud/functions-framework';
 import { loadCommonConfig } from '../../shared/config.ts';
+import { registerFunction } from '../../shared/http/server.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
 import { registerSecret, setLogLevel } from '../../shared/log.ts';
 import { createLoadRawHandler } from './handler.ts';
@@ -9,4 +9,6 @@ const cfg = loadCommonConfig(process.env);
 setLogLevel(cfg.logLevel);
 registerSecret(cfg.s3.secretAccessKey);
 
-http('load-raw', createLoadRawHandler(cfg, { s3: s3Client(cfg.s3) }));
+registerFunction('load-raw', createLoadRawHandler(cfg, { s3: s3Client(cfg.s3) }), {
+  maxBodyBytes: cfg.maxBodyBytes,
+});

@@ -1,6 +1,6 @@
 // Entry of the status function: settings, a small read-only PostgreSQL pool, the S3 client, the handler.
-import { http } from '@google-cloud/functions-framework';
 import { loadStatusConfig } from '../../shared/config.ts';
+import { registerFunction } from '../../shared/http/server.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
 import { log, registerSecret, setLogLevel } from '../../shared/log.ts';
@@ -28,4 +28,6 @@ log.info('status page configured', {
   bucket: cfg.s3.bucket,
   database: cfg.db.connectionString ? 'DATABASE_URL' : `${cfg.db.user}@${cfg.db.host}/${cfg.db.database}`,
 });
-http('status', createStatusHandler(cfg, { pool, s3: s3Client(cfg.s3) }));
+registerFunction('status', createStatusHandler(cfg, { pool, s3: s3Client(cfg.s3) }), {
+  maxBodyBytes: cfg.maxBodyBytes,
+});

@@ -1,6 +1,6 @@
 // Entry of the transform function: settings, PostgreSQL pool (migrations on start when asked), S3 client, handler.
-import { http } from '@google-cloud/functions-framework';
 import { loadTransformConfig } from '../../shared/config.ts';
+import { registerFunction } from '../../shared/http/server.ts';
 import { migrate } from '../../shared/db/migrate.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
@@ -20,4 +20,6 @@ if (cfg.migrateOnStart) {
   log.info('migrations applied on start', { component: 'transform', applied });
 }
 
-http('transform', createTransformHandler(cfg, { pool, s3: s3Client(cfg.s3) }));
+registerFunction('transform', createTransformHandler(cfg, { pool, s3: s3Client(cfg.s3) }), {
+  maxBodyBytes: cfg.maxBodyBytes,
+});

@@ -3,12 +3,11 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { http } from '@google-cloud/functions-framework';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStatusHandler } from '../../functions/status/handler.ts';
 import { loadStatusConfig } from '../../shared/config.ts';
-import { functionServer } from '../../shared/http/server.ts';
+import { functionServer, registerFunction } from '../../shared/http/server.ts';
 import { startDatabase, type TestDatabase } from '../support/postgres.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
 import { HOSTILE, MIN, NOW, T0, at, seedDatabase, seedDeadLetters } from '../shared/status.seed.ts';
@@ -39,7 +38,11 @@ beforeAll(async () => {
     AWS_SECRET_ACCESS_KEY: s3.settings.secretAccessKey!,
     RAW_BUCKET: s3.settings.bucket,
   });
-  http('status-browser', createStatusHandler(cfg, { pool: db.pool, s3: s3.client, now: () => NOW }));
+  registerFunction(
+    'status-browser',
+    createStatusHandler(cfg, { pool: db.pool, s3: s3.client, now: () => NOW }),
+    { maxBodyBytes: cfg.maxBodyBytes },
+  );
   server = functionServer('status-browser');
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;

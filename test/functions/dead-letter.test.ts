@@ -1,12 +1,11 @@
 // The dead-letter receiver: a refused event is stored with Knative's reason attributes under _dead-letters/.
-import { http } from '@google-cloud/functions-framework';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeadLetterHandler, deadLetterKey } from '../../functions/dead-letter/handler.ts';
 import { loadCommonConfig } from '../../shared/config.ts';
 import { buildEvent, toBinary } from '../../shared/events/cloudevent.ts';
-import { functionServer } from '../../shared/http/server.ts';
+import { functionServer, registerFunction } from '../../shared/http/server.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
 
@@ -24,7 +23,11 @@ function server() {
     AWS_SECRET_ACCESS_KEY: s3.settings.secretAccessKey!,
     RAW_BUCKET: s3.settings.bucket,
   });
-  http('dead-letter-test', createDeadLetterHandler(cfg, { s3: s3Client(cfg.s3), now: () => NOW }));
+  registerFunction(
+    'dead-letter-test',
+    createDeadLetterHandler(cfg, { s3: s3Client(cfg.s3), now: () => NOW }),
+    { maxBodyBytes: cfg.maxBodyBytes },
+  );
   return functionServer('dead-letter-test');
 }
 

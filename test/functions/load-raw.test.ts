@@ -1,5 +1,4 @@
 // load-raw through its HTTP handler against a real S3 API: keys, bytes, idempotency, bad events, S3 down.
-import { http } from '@google-cloud/functions-framework';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +7,7 @@ import { loadCommonConfig } from '../../shared/config.ts';
 import { buildBatchEvents } from '../../shared/events/batches.ts';
 import { toBinary, toStructured } from '../../shared/events/cloudevent.ts';
 import { EventType, type OhlcvRecord, type TickerRecord } from '../../shared/events/schemas.ts';
-import { functionServer } from '../../shared/http/server.ts';
+import { functionServer, registerFunction } from '../../shared/http/server.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
 
@@ -43,7 +42,9 @@ function server(endpoint?: string) {
     RAW_BUCKET: s3.settings.bucket,
   });
   const name = `load-raw-test-${++n}`;
-  http(name, createLoadRawHandler(cfg, { s3: s3Client(cfg.s3) }));
+  registerFunction(name, createLoadRawHandler(cfg, { s3: s3Client(cfg.s3) }), {
+    maxBodyBytes: cfg.maxBodyBytes,
+  });
   return functionServer(name);
 }
 async function keys(): Promise<string[]> {

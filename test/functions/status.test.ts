@@ -1,11 +1,10 @@
 // The status function through its HTTP handler: page, JSON API, filters, 400s, escaping, and no secret anywhere.
-import { http } from '@google-cloud/functions-framework';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStatusHandler } from '../../functions/status/handler.ts';
 import { loadStatusConfig } from '../../shared/config.ts';
 import { createPool } from '../../shared/db/pool.ts';
-import { functionServer } from '../../shared/http/server.ts';
+import { functionServer, registerFunction } from '../../shared/http/server.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
 import { setLogSink } from '../../shared/log.ts';
 import { startDatabase, type TestDatabase } from '../support/postgres.ts';
@@ -54,7 +53,12 @@ function server(
   env: Record<string, string> = {},
 ) {
   const name = `status-test-${++n}`;
-  http(name, createStatusHandler(config(env), { pool: db.pool, s3: s3.client, now: () => NOW, ...deps }));
+  const cfg = config(env);
+  registerFunction(
+    name,
+    createStatusHandler(cfg, { pool: db.pool, s3: s3.client, now: () => NOW, ...deps }),
+    { maxBodyBytes: cfg.maxBodyBytes },
+  );
   return functionServer(name);
 }
 

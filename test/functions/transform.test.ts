@@ -1,5 +1,4 @@
 // transform through its HTTP handler: MinIO payloads, token, ledger, rejections, candle rules, exactness, idempotency.
-import { http } from '@google-cloud/functions-framework';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { buildBatchEvents } from '../../shared/events/batches.ts';
 import { buildEvent, toBinary } from '../../shared/events/cloudevent.ts';
 import type { Dataset, OhlcvRecord, RecordOf, TradeRecord } from '../../shared/events/schemas.ts';
 import { recordedCases, recordsOf, replay, startReplayServer } from '../support/recorded.ts';
-import { functionServer } from '../../shared/http/server.ts';
+import { functionServer, registerFunction } from '../../shared/http/server.ts';
 import { batchBody, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
 import { startDatabase, type TestDatabase } from '../support/postgres.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
@@ -95,7 +94,9 @@ function server(env: Record<string, string> = {}, pool = db.pool) {
     ...env,
   });
   const name = `transform-test-${++n}`;
-  http(name, createTransformHandler(cfg, { pool, s3: s3.client }));
+  registerFunction(name, createTransformHandler(cfg, { pool, s3: s3.client }), {
+    maxBodyBytes: cfg.maxBodyBytes,
+  });
   return functionServer(name);
 }
 

@@ -1,9 +1,8 @@
 // Builds an extract function wired to a fake exchange and a test sink, served through the Functions Framework.
-import { http } from '@google-cloud/functions-framework';
 import type { Server } from 'node:http';
 import { createExtractHandler } from '../../functions/extract/handler.ts';
 import { loadExtractConfig, type ExtractConfig } from '../../shared/config.ts';
-import { functionServer } from '../../shared/http/server.ts';
+import { functionServer, registerFunction } from '../../shared/http/server.ts';
 import { ExchangeClient } from '../../shared/exchange/client.ts';
 import type { CursorStore } from '../../shared/lake/cursors.ts';
 import { MemoryCursorStore } from './cursors.ts';
@@ -41,6 +40,8 @@ export function extractUnderTest(opts: {
   const client = new ExchangeClient(cfg);
   const cursors = opts.cursors ?? new MemoryCursorStore();
   const name = `extract-test-${++seq}`;
-  http(name, createExtractHandler(cfg, { client, cursors, now: () => clock.now }));
+  registerFunction(name, createExtractHandler(cfg, { client, cursors, now: () => clock.now }), {
+    maxBodyBytes: cfg.maxBodyBytes,
+  });
   return { cfg, client, cursors, server: functionServer(name), clock };
 }

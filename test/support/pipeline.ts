@@ -1,7 +1,6 @@
 // The real load-raw, transform and dead-letter handlers on loopback HTTP servers, and the requests that drive them.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { http } from '@google-cloud/functions-framework';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CloudEvent } from 'cloudevents';
 import type { Pool } from 'pg';
@@ -10,7 +9,7 @@ import { createLoadRawHandler } from '../../functions/load-raw/handler.ts';
 import { createTransformHandler } from '../../functions/transform/handler.ts';
 import { loadCommonConfig, loadTransformConfig, type S3Settings } from '../../shared/config.ts';
 import { toBinary, toStructured } from '../../shared/events/cloudevent.ts';
-import { functionServer } from '../../shared/http/server.ts';
+import { functionServer, registerFunction } from '../../shared/http/server.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
 
 let seq = 0;
@@ -50,7 +49,9 @@ export async function listen(server: Server): Promise<Listening> {
 export function loadRawServer(s3: S3Settings, env: Record<string, string> = {}, client?: S3Client): Server {
   const cfg = loadCommonConfig({ ...s3Env(s3), ...env });
   const name = `load-raw-rel-${++seq}`;
-  http(name, createLoadRawHandler(cfg, { s3: client ?? s3Client(cfg.s3) }));
+  registerFunction(name, createLoadRawHandler(cfg, { s3: client ?? s3Client(cfg.s3) }), {
+    maxBodyBytes: cfg.maxBodyBytes,
+  });
   return functionServer(name);
 }
 
@@ -68,7 +69,9 @@ export function transformServer(
     ...env,
   });
   const name = `transform-rel-${++seq}`;
-  http(name, createTransformHandler(cfg, { pool, s3: client ?? s3Client(cfg.s3) }));
+  registerFunction(name, createTransformHandler(cfg, { pool, s3: client ?? s3Client(cfg.s3) }), {
+    maxBodyBytes: cfg.maxBodyBytes,
+  });
   return functionServer(name);
 }
 
@@ -76,7 +79,9 @@ export function transformServer(
 export function deadLetterServer(s3: S3Settings, env: Record<string, string> = {}, now = () => Date.now()) {
   const cfg = loadCommonConfig({ ...s3Env(s3), ...env });
   const name = `dead-letter-rel-${++seq}`;
-  http(name, createDeadLetterHandler(cfg, { s3: s3Client(cfg.s3), now }));
+  registerFunction(name, createDeadLetterHandler(cfg, { s3: s3Client(cfg.s3), now }), {
+    maxBodyBytes: cfg.maxBodyBytes,
+  });
   return functionServer(name);
 }
 
