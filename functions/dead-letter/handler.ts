@@ -4,8 +4,7 @@ import type { HttpFunction } from '@google-cloud/functions-framework';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
-import { decodeRequest } from '../../shared/events/cloudevent.ts';
-import { functionHandler, rawBody } from '../../shared/http/respond.ts';
+import { functionHandler, readRequest } from '../../shared/http/respond.ts';
 import { DEAD_LETTER_PREFIX, batchBody, putIfChanged } from '../../shared/lake/objects.ts';
 
 /** The key of a dead letter: by the day it arrived, then the event's type, hashed source and id. */
@@ -26,7 +25,7 @@ export function createDeadLetterHandler(
     component: 'dead-letter',
     info: () => ({ bucket: cfg.s3.bucket, prefix: DEAD_LETTER_PREFIX }),
     post: async (req, res, scope) => {
-      const incoming = decodeRequest(req.headers, await rawBody(req, cfg.maxBodyBytes));
+      const incoming = await readRequest(req, cfg.maxBodyBytes);
       if (incoming.kind !== 'cloudevent')
         throw new BadRequestError('the dead-letter receiver accepts CloudEvents');
       const { event } = incoming;

@@ -3,12 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { HttpFunction } from '@google-cloud/functions-framework';
 import type { ExtractConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
-import {
-  buildEvent,
-  decodeRequest,
-  parseJsonBody,
-  requireEventType,
-} from '../../shared/events/cloudevent.ts';
+import { buildEvent, parseJsonBody, requireEventType } from '../../shared/events/cloudevent.ts';
 import { extractSource } from '../../shared/events/batches.ts';
 import {
   EventType,
@@ -20,7 +15,13 @@ import {
 } from '../../shared/events/schemas.ts';
 import { supportedDatasets } from '../../shared/extract/plan.ts';
 import { runExtract, type ExtractDeps } from '../../shared/extract/run.ts';
-import { functionHandler, rawBody, sendEvent, sendJson, traceparentOf } from '../../shared/http/respond.ts';
+import {
+  functionHandler,
+  readRequest,
+  sendEvent,
+  sendJson,
+  traceparentOf,
+} from '../../shared/http/respond.ts';
 
 /** CloudEvent types extract accepts: its own request type and the PingSource tick carrying a request as data. */
 export const ACCEPTED_TYPES = [EventType.extractRequest, 'dev.knative.sources.ping'] as const;
@@ -58,7 +59,7 @@ export function createExtractHandler(
     }),
     post: async (req, res, scope) => {
       scope.log = scope.log.child({ exchange: cfg.exchange });
-      const incoming = decodeRequest(req.headers, await rawBody(req, cfg.maxBodyBytes));
+      const incoming = await readRequest(req, cfg.maxBodyBytes);
       let requestId: string;
       let data: unknown;
       if (incoming.kind === 'cloudevent') {

@@ -3,14 +3,14 @@ import type { HttpFunction } from '@google-cloud/functions-framework';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
-import { decodeRequest, requireEventType } from '../../shared/events/cloudevent.ts';
+import { requireEventType } from '../../shared/events/cloudevent.ts';
 import {
   EventType,
   SCHEMA_VERSION,
   describeIssues,
   extractBatchSchema,
 } from '../../shared/events/schemas.ts';
-import { functionHandler, rawBody } from '../../shared/http/respond.ts';
+import { functionHandler, readRequest } from '../../shared/http/respond.ts';
 import { batchBody, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
 
 /** S3 metadata must be ASCII: keep ASCII printable text, percent-encode the rest. */
@@ -24,7 +24,7 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
     component: 'load-raw',
     info: () => ({ bucket: cfg.s3.bucket, accepts: EventType.extractBatch, schemaVersion: SCHEMA_VERSION }),
     post: async (req, res, scope) => {
-      const incoming = decodeRequest(req.headers, await rawBody(req, cfg.maxBodyBytes));
+      const incoming = await readRequest(req, cfg.maxBodyBytes);
       if (incoming.kind !== 'cloudevent') {
         throw new BadRequestError(
           `load-raw accepts CloudEvents of type ${EventType.extractBatch} (binary or structured mode), not plain JSON`,

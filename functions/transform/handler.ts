@@ -3,8 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { HttpFunction, Request } from '@google-cloud/functions-framework';
 import type { TransformConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
-import { decodeRequest } from '../../shared/events/cloudevent.ts';
-import { functionHandler, rawBody, sendJson } from '../../shared/http/respond.ts';
+import { functionHandler, readRequest, sendJson } from '../../shared/http/respond.ts';
 import { BATCH_PREFIX } from '../../shared/lake/objects.ts';
 import { loadObject, type LoadDeps, type LoadResult } from '../../shared/transform/load.ts';
 import { parseObjectEvents } from '../../shared/transform/notification.ts';
@@ -41,7 +40,7 @@ export function createTransformHandler(
       );
     },
     post: async (req, res, { log }) => {
-      const incoming = decodeRequest(req.headers, await rawBody(req, cfg.maxBodyBytes));
+      const incoming = await readRequest(req, cfg.maxBodyBytes);
       const manual =
         incoming.kind === 'plain' &&
         !(incoming.data && typeof incoming.data === 'object' && 'Records' in incoming.data);

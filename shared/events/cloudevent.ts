@@ -89,12 +89,15 @@ function header(headers: Record<string, HeaderValue>, name: string): string | un
 export function decodeRequest(
   headers: Record<string, HeaderValue>,
   rawBody: Buffer | string | undefined,
+  parsed?: object,
 ): Incoming {
   const contentType = (header(headers, 'content-type') ?? '').toLowerCase();
   const body = rawBody === undefined ? '' : typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8');
   if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
     throw new BadRequestError(`request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
+  // `parsed`: the same body already parsed as JSON (by the Functions Framework); not parsed a second time.
+  const json = (): unknown => (parsed !== undefined && body.trim() !== '' ? parsed : parseJsonBody(body));
   const hasCeHeaders = Object.keys(headers).some((k) => k.toLowerCase().startsWith('ce-'));
 
   if (contentType.startsWith('application/cloudevents-batch+json')) {
@@ -106,7 +109,7 @@ export function decodeRequest(
     );
   }
   const structured = contentType.startsWith('application/cloudevents+json');
-  if (!structured && !hasCeHeaders) return { kind: 'plain', data: parseJsonBody(body) };
+  if (!structured && !hasCeHeaders) return { kind: 'plain', data: json() };
 
   if (structured && hasCeHeaders && header(headers, 'ce-specversion') !== undefined) {
     throw new BadRequestError(
@@ -133,7 +136,7 @@ export function decodeRequest(
     }
   } else {
     // The SDK would invent a missing id; a structured event must carry every required attribute itself.
-    const envelope = parseJsonBody(body);
+    const envelope = json();
     if (envelope === null || typeof envelope !== 'object' || Array.isArray(envelope)) {
       throw new BadRequestError('a structured CloudEvent must be a JSON object');
     }
@@ -150,7 +153,10 @@ export function decodeRequest(
   }
   let event: CloudEvent<unknown>;
   try {
-    const decoded = HTTP.toEvent({ headers: lower, body });
+    const decoded = HTTP.toEvent({
+      headers: lower,
+      body: parsed !== undefined && body.trim() !== '' ? parsed : body,
+    });
     if (Array.isArray(decoded)) throw new BadRequestError('batched CloudEvents are not supported');
     event = decoded as CloudEvent<unknown>;
     event.validate();

@@ -56,6 +56,23 @@ describe('decodeRequest', () => {
     const d = decodeRequest(m.headers, Buffer.from(m.body));
     expect(d).toMatchObject({ kind: 'cloudevent', mode: 'binary' });
   });
+  it('uses a body the framework already parsed instead of parsing it again, in every mode', () => {
+    const b = toBinary(event);
+    const data = JSON.parse(b.body) as object;
+    const binary = decodeRequest(b.headers, b.body, data);
+    expect(binary.kind === 'cloudevent' && binary.event.data).toBe(data);
+    const st = toStructured(event);
+    const envelope = JSON.parse(st.body) as { data: object };
+    const structured = decodeRequest(st.headers, st.body, envelope);
+    expect(structured.kind === 'cloudevent' && structured.event.data).toBe(envelope.data);
+    const plain = { a: 1 };
+    expect(decodeRequest({ 'content-type': 'application/json' }, '{"a":1}', plain)).toEqual({
+      kind: 'plain',
+      data: plain,
+    });
+    // An empty body is refused even though a body parser turns it into {}.
+    expect(() => decodeRequest({ 'content-type': 'application/json' }, '', {})).toThrow(/empty request body/);
+  });
   it('reads a plain JSON body (curl)', () => {
     expect(decodeRequest({ 'content-type': 'application/json' }, '{"a":1}')).toEqual({
       kind: 'plain',
