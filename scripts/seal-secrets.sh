@@ -26,7 +26,8 @@ if [ -n "$env_file" ]; then
   set +a
 fi
 
-keys=(MINIO_PASSWORD POSTGRESQL_PASSWORD TRANSFORM_AUTH_TOKEN)
+# The status page reads PostgreSQL as its own read-only role (migration 002): its Service requires both keys.
+keys=(MINIO_PASSWORD POSTGRESQL_PASSWORD TRANSFORM_AUTH_TOKEN STATUS_POSTGRESQL_USER STATUS_POSTGRESQL_PASSWORD)
 tmp=$(mktemp)
 chmod 600 "$tmp"
 trap 'rm -f "$tmp"' EXIT

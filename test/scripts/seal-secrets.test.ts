@@ -1,6 +1,6 @@
 // scripts/seal-secrets.sh: builds the Secret from env or .env without secrets on a command line, seals it for prod.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,10 +18,12 @@ const secrets = {
   MINIO_PASSWORD: 'm1n10-pass',
   POSTGRESQL_PASSWORD: 'pg-pass',
   TRANSFORM_AUTH_TOKEN: 'token-0123456789abcdef',
+  STATUS_POSTGRESQL_USER: 'crypto_status',
+  STATUS_POSTGRESQL_PASSWORD: 'status-pass',
 };
 
 describe('scripts/seal-secrets.sh', () => {
-  it('seals a Secret with the three keys from the environment (as under sops exec-env)', () => {
+  it('seals a Secret with every key the manifests reference, from the environment (as under sops exec-env)', () => {
     const out = join(dir, 'sealed.yaml');
     execFileSync('bash', [script, '--out', out], { env: { ...env, ...secrets }, stdio: 'pipe' });
     const secret = parse(readFileSync(out, 'utf8'));
@@ -51,6 +53,19 @@ describe('scripts/seal-secrets.sh', () => {
     expect(parse(readFileSync(out, 'utf8')).data.TRANSFORM_AUTH_TOKEN).toBe(
       Buffer.from(secrets.TRANSFORM_AUTH_TOKEN).toString('base64'),
     );
+  });
+  it('holds every secret key a manifest references', () => {
+    const base = join(import.meta.dirname, '../../knative/base');
+    const referenced = new Set<string>();
+    for (const f of readdirSync(base, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.yaml'),
+    ))
+      for (const m of readFileSync(join(base, f), 'utf8').matchAll(
+        /secretKeyRef:\s+name: crypto-pipeline-secrets\s+key: (\w+)/g,
+      ))
+        referenced.add(m[1]!);
+    expect(referenced.size).toBeGreaterThan(2);
+    expect([...referenced].sort()).toEqual(Object.keys(secrets).sort());
   });
   it('names a missing value and stops', () => {
     expect(() =>
