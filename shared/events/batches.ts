@@ -7,14 +7,61 @@ import { EventType, SCHEMA_VERSION, type Dataset, type ExtractBatch, type Record
 
 /** JSON with object keys sorted, so equal values always serialise to equal text. */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      return Object.fromEntries(
-        Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-      );
+  return encode(value) as string;
+}
+
+/**
+ * JSON.stringify with every object's keys in code-unit order, written directly: no sorted copy of each object (a
+ * replacer returning one doubled the garbage of every 1,500-record batch load-raw stores). The same text as that
+ * replacer gave, so keys and ETags of stored objects do not change: toJSON honoured, undefined/functions/symbols left
+ * out of objects and null in arrays, non-finite numbers null, a bigint a TypeError (and, as before, a boxed primitive
+ * written as the object it is, {}).
+ */
+function isArrayIndex(key: string): boolean {
+  return /^(0|[1-9][0-9]{0,9})$/.test(key) && Number(key) < 4_294_967_295;
+}
+
+function encode(value: unknown): string | undefined {
+  let v = value;
+  if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+    v = (v as { toJSON: () => unknown }).toJSON();
+  }
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? JSON.stringify(v) : 'null';
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'bigint':
+      return JSON.stringify(v); // throws TypeError, as JSON.stringify does
+    case 'object': {
+      if (v === null) return 'null';
+      if (Array.isArray(v)) {
+        let out = '[';
+        for (let i = 0; i < v.length; i++) out += (i > 0 ? ',' : '') + (encode(v[i]) ?? 'null');
+        return out + ']';
+      }
+      const obj = v as Record<string, unknown>;
+      // Integer keys first in numeric order (as any JS object, and so the replacer's sorted copy, lists them), then
+      // the others in code-unit order. Object.keys already gives the integer keys first, ascending.
+      const all = Object.keys(obj);
+      let n = 0;
+      while (n < all.length && isArrayIndex(all[n] as string)) n++;
+      const keys = n === 0 ? all.sort() : [...all.slice(0, n), ...all.slice(n).sort()];
+      let out = '{';
+      let first = true;
+      for (const k of keys) {
+        const item = encode(obj[k]);
+        if (item === undefined) continue;
+        out += (first ? '' : ',') + JSON.stringify(k) + ':' + item;
+        first = false;
+      }
+      return out + '}';
     }
-    return v;
-  });
+    default:
+      return undefined;
+  }
 }
 
 /** Hex SHA-256 of the canonical JSON of `value`, cut to `length` characters. */

@@ -1,4 +1,5 @@
 // Tests of deterministic ids and size-bounded chunking of extract batches.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildBatchEvents, canonicalJson, chunkRecords, stableHash } from '../../../shared/events/batches.ts';
 import { toStructured } from '../../../shared/events/cloudevent.ts';
@@ -31,6 +32,44 @@ describe('canonical JSON and hashes', () => {
     expect(canonicalJson({ b: 1, a: { d: 2, c: 3 } })).toBe('{"a":{"c":3,"d":2},"b":1}');
     expect(stableHash({ a: 1, b: 2 })).toBe(stableHash({ b: 2, a: 1 }));
     expect(stableHash({ a: 1 })).not.toBe(stableHash({ a: 2 }));
+  });
+
+  /** The definition: JSON.stringify with a replacer that returns each object with its keys sorted. */
+  const reference = (value: unknown) =>
+    JSON.stringify(value, (_k, v: unknown) =>
+      v && typeof v === 'object' && !Array.isArray(v)
+        ? Object.fromEntries(
+            Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+          )
+        : v,
+    );
+
+  it('writes exactly what JSON.stringify with sorted keys writes, for any value', () => {
+    fc.assert(
+      fc.property(
+        fc.anything({
+          withBoxedValues: true,
+          withDate: true,
+          withNullPrototype: true,
+          withSparseArray: true,
+          withObjectString: true,
+          withUnicodeString: true,
+        }),
+        (value) => {
+          expect(canonicalJson(value)).toBe(reference(value));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    const special = {
+      z: [undefined, () => 1, NaN, -0, Infinity],
+      y: undefined,
+      '10': 1,
+      '2': 2,
+      a: new Date(0),
+    };
+    expect(canonicalJson(special)).toBe(reference(special));
+    expect(() => canonicalJson({ a: 1n })).toThrow(TypeError);
   });
 });
 
