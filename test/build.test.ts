@@ -1,6 +1,6 @@
 // The esbuild bundles: one per exchange with only that exchange's ccxt class, runnable with plain `node`.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,6 +116,31 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^USER 1000:1000$/m);
     const cmd = /^CMD \["node", "\/app\/([^/]+)\/index\.mjs"\]$/m.exec(dockerfile);
     expect(cmd?.[1]).toBe('load-raw');
+  });
+
+  it('caps the V8 heap well below the smallest container memory limit, with options node accepts', () => {
+    const options = /^ENV\b.*\bNODE_OPTIONS="([^"]*)"/m.exec(dockerfile.split(/^FROM /m).at(-1) ?? '')?.[1];
+    expect(options, 'the runtime stage sets NODE_OPTIONS').toBeDefined();
+    const oldSpace = Number(/--max-old-space-size=(\d+)/.exec(options!)?.[1]);
+    const semiSpace = Number(/--max-semi-space-size=(\d+)/.exec(options!)?.[1]);
+    // Memory limits of every container in the manifests, in MiB.
+    const base = join(root, 'knative/base');
+    const limits = readdirSync(base, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.yaml'))
+      .flatMap((f) => [
+        ...readFileSync(join(base, f), 'utf8').matchAll(/limits:\s+cpu: \S+\s+memory: (\d+)Mi/g),
+      ])
+      .map((m) => Number(m[1]));
+    expect(limits.length).toBeGreaterThan(4);
+    // Old space plus the young generation (two semi-spaces) plus ~100 MiB for Node, code and buffers must fit, so
+    // V8 collects garbage before the kernel's OOM killer ends the pod.
+    expect(oldSpace + 2 * semiSpace + 100).toBeLessThanOrEqual(Math.min(...limits));
+    const limit = execFileSync(
+      process.execPath,
+      ['-p', 'require("v8").getHeapStatistics().heap_size_limit'],
+      { env: { PATH: process.env['PATH'] ?? '', NODE_OPTIONS: options }, encoding: 'utf8' },
+    );
+    expect(Number(limit) / 2 ** 20).toBeLessThanOrEqual(oldSpace + 3 * semiSpace);
   });
 
   it('the CMD runs from the build output with plain node (no node_modules) and answers', async () => {
