@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeResult } from './lib.ts';
+import { imageNodeOptions, writeResult } from './lib.ts';
 
 const root = join(import.meta.dirname, '..');
 const RUNS = Number(process.env['RUNS'] ?? 7);
@@ -26,6 +26,7 @@ async function coldStart(
       CURSOR_STORE: 'none',
       LOG_LEVEL: 'ERROR',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      NODE_OPTIONS: imageNodeOptions(),
     },
     stdio: 'ignore',
   });
