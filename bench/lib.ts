@@ -1,5 +1,7 @@
 // What every benchmark records beside its figures: the machine and the date; and where results go.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -29,4 +31,59 @@ export function imageNodeOptions(): string {
   if (override !== undefined) return override;
   const dockerfile = readFileSync(join(import.meta.dirname, '..', 'Dockerfile'), 'utf8');
   return /^ENV\b.*\bNODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
+}
+
+/** The p-th percentile of `xs` (nearest rank). */
+export const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] as number;
+
+/** Runs `jobs` with `concurrency` workers: requests, non-2xx answers, requests/s, p50 and p99 latency in ms. */
+export async function drive(concurrency: number, jobs: Array<() => Promise<Response>>) {
+  const latencies: number[] = [];
+  let errors = 0;
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < jobs.length) {
+        const job = jobs[next++]!;
+        const t = performance.now();
+        const res = await job();
+        await res.arrayBuffer();
+        if (!res.ok) errors += 1;
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    concurrency,
+    requests: jobs.length,
+    errors,
+    perSec: Math.round(jobs.length / seconds),
+    p50Ms: Math.round(pct(latencies, 50)),
+    p99Ms: Math.round(pct(latencies, 99)),
+  };
+}
+
+/** An HTTP sink that accepts every event (202) and counts them: K_SINK for an extract under benchmark. */
+export async function countingSink(): Promise<{
+  url: string;
+  received: () => number;
+  close: () => Promise<void>;
+}> {
+  let received = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received += 1;
+      res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    received: () => received,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }

@@ -1,17 +1,16 @@
 // Benchmark: load-raw events/s and latency (p50/p99) at concurrency 1, 8 and 32 against the embedded S3 (s3rver),
 // each event a distinct 1,500-candle batch. Writes bench/results/load-raw.json. Usage: npm run bench:load-raw
 import type { AddressInfo } from 'node:net';
-import { http } from '@google-cloud/functions-framework';
 import { createLoadRawHandler } from '../functions/load-raw/handler.ts';
 import { loadCommonConfig } from '../shared/config.ts';
 import { buildBatchEvents } from '../shared/events/batches.ts';
 import { toBinary } from '../shared/events/cloudevent.ts';
 import type { OhlcvRecord } from '../shared/events/schemas.ts';
-import { functionServer } from '../shared/http/server.ts';
+import { functionServer, registerFunction } from '../shared/http/server.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { setLogSink } from '../shared/log.ts';
 import { startS3 } from '../test/support/s3.ts';
-import { writeResult } from './lib.ts';
+import { drive, writeResult } from './lib.ts';
 
 const EVENTS = Number(process.env['EVENTS'] ?? 400);
 const T0 = Date.UTC(2024, 0, 1);
@@ -44,9 +43,6 @@ function event(i: number) {
   return toBinary(ev!);
 }
 
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] as number;
-
 async function main() {
   const s3 = await startS3();
   const cfg = loadCommonConfig({
@@ -55,7 +51,9 @@ async function main() {
     AWS_SECRET_ACCESS_KEY: s3.settings.secretAccessKey!,
     RAW_BUCKET: s3.settings.bucket,
   });
-  http('bench-load-raw', createLoadRawHandler(cfg, { s3: s3Client(cfg.s3) }));
+  registerFunction('bench-load-raw', createLoadRawHandler(cfg, { s3: s3Client(cfg.s3) }), {
+    maxBodyBytes: cfg.maxBodyBytes,
+  });
   const server = functionServer('bench-load-raw');
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -64,31 +62,12 @@ async function main() {
   for (const concurrency of [1, 8, 32]) {
     const messages = Array.from({ length: EVENTS }, (_, i) => event(offset + i));
     offset += EVENTS;
-    const latencies: number[] = [];
-    let next = 0;
-    let errors = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < messages.length) {
-          const m = messages[next++]!;
-          const t = performance.now();
-          const res = await fetch(url, { method: 'POST', headers: m.headers, body: m.body });
-          await res.arrayBuffer();
-          if (res.status !== 204) errors += 1;
-          latencies.push(performance.now() - t);
-        }
-      }),
+    rows.push(
+      await drive(
+        concurrency,
+        messages.map((m) => () => fetch(url, { method: 'POST', headers: m.headers, body: m.body })),
+      ),
     );
-    const seconds = (performance.now() - started) / 1000;
-    rows.push({
-      concurrency,
-      events: EVENTS,
-      errors,
-      eventsPerSec: Math.round(EVENTS / seconds),
-      p50Ms: Math.round(pct(latencies, 50) * 10) / 10,
-      p99Ms: Math.round(pct(latencies, 99) * 10) / 10,
-    });
   }
   server.close();
   await s3.close();

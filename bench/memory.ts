@@ -15,7 +15,7 @@ import { s3Client } from '../shared/lake/s3.ts';
 import { minioPayload } from '../scripts/local/notifier.ts';
 import { startFakeExchange } from '../scripts/offline/fake-exchange.ts';
 import { startDatabase } from '../test/support/postgres.ts';
-import { imageNodeOptions, writeResult } from './lib.ts';
+import { countingSink, drive, imageNodeOptions, writeResult } from './lib.ts';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
 const root = join(import.meta.dirname, '..');
@@ -98,38 +98,6 @@ function batch(i: number) {
     1 << 20,
   );
   return toBinary(ev!);
-}
-
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] as number;
-
-/** Sends `jobs` with `concurrency` workers; latencies in ms and non-2xx answers. */
-async function drive(concurrency: number, jobs: Array<() => Promise<Response>>) {
-  const latencies: number[] = [];
-  let errors = 0;
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < jobs.length) {
-        const job = jobs[next++]!;
-        const t = performance.now();
-        const res = await job();
-        await res.arrayBuffer();
-        if (!res.ok) errors += 1;
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    concurrency,
-    requests: jobs.length,
-    errors,
-    perSec: Math.round(jobs.length / seconds),
-    p50Ms: Math.round(pct(latencies, 50)),
-    p99Ms: Math.round(pct(latencies, 99)),
-  };
 }
 
 const work = mkdtempSync(join(tmpdir(), 'bench-memory-'));
@@ -232,15 +200,7 @@ try {
   // extract-binance: 20 requests one after the other (containerConcurrency 1), each 4 symbols x a day of 1-minute
   // candles, an hour of trades, order books of 100 levels and tickers.
   const fake = await startFakeExchange({ exchange: 'binance' });
-  let sunk = 0;
-  const sink = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      sunk += 1;
-      res.writeHead(202).end();
-    });
-  });
-  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  const sink = await countingSink();
   const extractPort = await freePort();
   const extract = await start(
     [bundle('extract-binance')],
@@ -248,7 +208,7 @@ try {
       PORT: String(extractPort),
       EXCHANGE: 'binance',
       EXCHANGE_API_BASE_URL: fake.url,
-      K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+      K_SINK: sink.url,
       CURSOR_STORE: 'none',
     },
     `http://127.0.0.1:${extractPort}/`,
@@ -298,7 +258,7 @@ try {
       )),
     },
   ];
-  sink.close();
+  await sink.close();
   await fake.close();
   await db.close();
 
@@ -326,7 +286,7 @@ try {
       containerConcurrency: 1,
       idle: extractIdle,
       peakMiB: podPeak(1, extractRows),
-      load: `20 requests, ${sunk} events sent`,
+      load: `20 requests, ${sink.received()} events sent`,
       steps: extractRows,
     },
   };

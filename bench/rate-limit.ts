@@ -1,8 +1,6 @@
 // Benchmark: a long OHLCV backfill against a local exchange enforcing Binance's IP weight limits (429, then 418):
 // the share of the budget used per minute and the 429/418 received. Writes bench/results/rate-limit.json.
 // Usage: npm run bench:rate-limit [-- DURATION_S=150 SPOT_LIMIT=600 via env]
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadExtractConfig } from '../shared/config.ts';
 import { extractRequestSchema } from '../shared/events/schemas.ts';
 import { ExchangeClient } from '../shared/exchange/client.ts';
@@ -10,7 +8,7 @@ import { runExtract } from '../shared/extract/run.ts';
 import { NoCursorStore } from '../shared/lake/cursors.ts';
 import { log, setLogLevel } from '../shared/log.ts';
 import { startFakeExchange } from '../scripts/offline/fake-exchange.ts';
-import { writeResult } from './lib.ts';
+import { countingSink, writeResult } from './lib.ts';
 
 const DURATION_MS = Number(process.env['DURATION_S'] ?? 150) * 1000;
 /** Binance spot's IP limit is 6,000 weight a minute; a smaller one makes the same behaviour quicker to reach. */
@@ -22,22 +20,14 @@ const fake = await startFakeExchange({
   exchange: 'binance',
   weightLimits: { spot: SPOT_LIMIT, futures: 2400 },
 });
-let delivered = 0;
-const sink = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    delivered += 1;
-    res.writeHead(202).end();
-  });
-});
-await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+const sink = await countingSink();
 
 // ccxt counts Binance spot weight at 0.2 per unit (1,200 cost a minute = 6,000 weight): the budget in its units.
 const budget = Math.floor(SPOT_LIMIT * 0.2);
 const cfg = loadExtractConfig({
   EXCHANGE: 'binance',
   EXCHANGE_API_BASE_URL: fake.url,
-  K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+  K_SINK: sink.url,
   CURSOR_STORE: 'none',
   WEIGHT_BUDGET_PER_MINUTE: String(budget),
   OHLCV_PAGE_LIMIT: String(PAGE),
@@ -88,7 +78,7 @@ writeResult('rate-limit', {
   extractRequests: requests,
   failedRequests: failed,
   candles,
-  eventsDelivered: delivered,
+  eventsDelivered: sink.received(),
   answers429: fake.limits.tooMany,
   answers418: fake.limits.banned,
   minutes,
@@ -99,6 +89,6 @@ writeResult('rate-limit', {
   goal: '>= 0.9 of the budget used, no 429',
   met: shares.length > 0 && Math.min(...shares) >= 0.9 && fake.limits.tooMany === 0,
 });
-sink.close();
+await sink.close();
 await fake.close();
 process.exit(0);
