@@ -132,31 +132,33 @@ try {
   };
   const bundle = (name: string) => join(work, 'dist', name, 'index.mjs');
 
-  // load-raw: 1,000 distinct 1,500-candle events (230 KB) at concurrency 1, 8, 32.
-  const loadRawPort = await freePort();
-  const loadRaw = await start(
-    [bundle('load-raw')],
-    { ...s3env, PORT: String(loadRawPort) },
-    `http://127.0.0.1:${loadRawPort}/`,
-  );
-  const loadRawIdle = memory(loadRaw.pid!);
+  // load-raw: distinct 1,500-candle events (230 KB) at concurrency 1, 8, 16, 32; then the same at 8 and 16 in a
+  // process with Node's default heap flags, the reference for the image's NODE_OPTIONS.
   let offset = 0;
-  const loadRawRows = [];
-  for (const { concurrency, events } of LOAD) {
-    const messages = Array.from({ length: events }, (_, i) => batch(offset + i));
-    offset += events;
-    loadRawRows.push(
-      await step(loadRaw.pid!, () =>
-        drive(
-          concurrency,
-          messages.map(
-            (m) => () =>
-              fetch(`http://127.0.0.1:${loadRawPort}/`, { method: 'POST', headers: m.headers, body: m.body }),
-          ),
-        ),
-      ),
+  const runLoadRaw = async (steps: typeof LOAD, env: Record<string, string> = {}) => {
+    const port = await freePort();
+    const proc = await start(
+      [bundle('load-raw')],
+      { ...s3env, ...env, PORT: String(port) },
+      `http://127.0.0.1:${port}/`,
     );
-  }
+    const idle = memory(proc.pid!);
+    const rows = [];
+    for (const { concurrency, events } of steps) {
+      const messages = Array.from({ length: events }, (_, i) => batch(offset + i));
+      offset += events;
+      const post = (m: (typeof messages)[number]) => () =>
+        fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: m.headers, body: m.body });
+      rows.push(await step(proc.pid!, () => drive(concurrency, messages.map(post))));
+    }
+    proc.kill('SIGTERM');
+    return { idle, rows };
+  };
+  const { idle: loadRawIdle, rows: loadRawRows } = await runLoadRaw(LOAD);
+  const loadRawDefaults = await runLoadRaw(
+    LOAD.filter((l) => l.concurrency === 8 || l.concurrency === 16),
+    { NODE_OPTIONS: '' },
+  );
 
   // transform: the MinIO notification of every object written, at its containerConcurrency (4) and at 16.
   const transformPort = await freePort();
@@ -274,6 +276,12 @@ try {
       peakMiB: podPeak(16, loadRawRows),
       load: `${offset} events of 1,500 candles (${Buffer.byteLength(batch(0).body)} bytes)`,
       steps: loadRawRows,
+      nodeDefaults: {
+        what: "the same bundle with Node's default heap flags (NODE_OPTIONS empty), in the same run",
+        idle: loadRawDefaults.idle,
+        peakMiB: podPeak(16, loadRawDefaults.rows),
+        steps: loadRawDefaults.rows,
+      },
     },
     transform: {
       containerConcurrency: 4,
@@ -290,6 +298,10 @@ try {
       steps: extractRows,
     },
   };
+  console.log(
+    `load-raw with Node's default heap flags: peak ${functions['load-raw'].nodeDefaults.peakMiB} MiB at 16; ` +
+      loadRawDefaults.rows.map((r) => `c=${r.concurrency}: ${r.peakMiB} MiB ${r.perSec}/s`).join('; '),
+  );
   for (const [name, f] of Object.entries(functions)) {
     console.log(
       `${name.padEnd(16)} idle ${f.idle.rssMiB} MiB, peak ${f.peakMiB} MiB at containerConcurrency ${f.containerConcurrency}; ` +
