@@ -73,7 +73,8 @@ function limitBodies(
           refused = true;
           req.pause();
           if (!res.headersSent) refuse(res, maxBytes, size, false);
-          res.once('finish', () => req.destroy());
+          if (res.writableFinished) req.destroy();
+          else res.once('finish', () => req.destroy());
           return false;
         }
       }
@@ -86,7 +87,7 @@ function limitBodies(
 /**
  * The Functions Framework's server for the function registered as `name` (its own server factory, exposed as
  * getTestServer), plus an error handler so that a body the framework cannot parse gets a JSON 4xx with a message
- * instead of an HTML page.
+ * instead of an HTML page, and, for a function registered with registerFunction, its body limit.
  */
 export function functionServer(name: string): Server {
   const server = getTestServer(name);
