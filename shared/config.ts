@@ -93,7 +93,12 @@ const extractSchema = z.object({
 const transformSchema = z.object({
   /** MinIO's webhook auth_token: when set, requests must carry `Authorization: Bearer <token>`. */
   TRANSFORM_AUTH_TOKEN: opt(z.string().min(16, 'must be at least 16 characters')),
-  MAX_OBJECT_BYTES: z.preprocess(emptyToUndefined, int(1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024)),
+  /**
+   * Largest raw object loaded; larger ones are recorded as rejected (object_too_large). The largest load-raw writes
+   * is one event (MAX_BODY_BYTES, 1 MiB, plus its attributes); measured under the image's 96 MiB old space, four
+   * 1 MiB objects load at once and one 8 MiB object does not, so a bigger limit needs a bigger heap (NODE_OPTIONS).
+   */
+  MAX_OBJECT_BYTES: z.preprocess(emptyToUndefined, int(1024, 1024 * 1024 * 1024).default(2 * 1024 * 1024)),
   MIGRATE_ON_START: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('false')),
   DB_POOL_MAX: z.preprocess(emptyToUndefined, int(1, 100).default(4)),
 });

@@ -281,6 +281,17 @@ describe('transform', () => {
     }
   });
 
+  it('an object over MAX_OBJECT_BYTES (2 MiB by default) is recorded as too large, not loaded', async () => {
+    const key = 'exchange=binance/dataset=ohlcv/bad/too-large.json';
+    const body = JSON.stringify({ type: 'cryptopipe.extract.batch', pad: 'x'.repeat(2 * 1024 * 1024) });
+    await s3.client.send(new PutObjectCommand({ Bucket: s3.settings.bucket, Key: key, Body: body }));
+    const res = await post(server(), minio(key)).expect(200);
+    expect(res.body.results[0]).toMatchObject({ status: 'rejected', reason: 'object_too_large' });
+    expect(await rows('SELECT reason FROM rejected_objects WHERE object_key = $1', [key])).toEqual([
+      { reason: 'object_too_large' },
+    ]);
+  });
+
   it('an object loaded with the same ETag is a no-op', async () => {
     const key = await store('ohlcv', [candle(20, true)], { symbol: 'SOL/USDT' });
     await post(server(), minio(key)).expect(200);
