@@ -49,7 +49,10 @@ beforeAll(async () => {
   const viaProxy = { ...lake.settings(BUCKET), endpoint: s3proxy.url };
   const client = s3Client(viaProxy, { timeoutMs: S3_TIMEOUT_MS });
   loadRaw = await listen(loadRawServer(viaProxy, { MAX_BODY_BYTES: String(32 * 1024 * 1024) }, client));
-  transform = await listen(transformServer(viaProxy, db.pool, TOKEN, {}, client));
+  // The PostgreSQL faults need objects of 30,000 candles (~4 MiB), above the 2 MiB default limit.
+  transform = await listen(
+    transformServer(viaProxy, db.pool, TOKEN, { MAX_OBJECT_BYTES: String(16 * 1024 * 1024) }, client),
+  );
   watcher = new pg.Client({ connectionString: db.url });
   await watcher.connect();
 }, 60_000);
