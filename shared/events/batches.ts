@@ -10,6 +10,11 @@ export function canonicalJson(value: unknown): string {
   return encode(value) as string;
 }
 
+/** True for a key JS lists among an object's integer keys (an array index). */
+function isArrayIndex(key: string): boolean {
+  return /^(0|[1-9][0-9]{0,9})$/.test(key) && Number(key) < 4_294_967_295;
+}
+
 /**
  * JSON.stringify with every object's keys in code-unit order, written directly: no sorted copy of each object (a
  * replacer returning one doubled the garbage of every 1,500-record batch load-raw stores). The same text as that
@@ -17,10 +22,6 @@ export function canonicalJson(value: unknown): string {
  * out of objects and null in arrays, non-finite numbers null, a bigint a TypeError (and, as before, a boxed primitive
  * written as the object it is, {}).
  */
-function isArrayIndex(key: string): boolean {
-  return /^(0|[1-9][0-9]{0,9})$/.test(key) && Number(key) < 4_294_967_295;
-}
-
 function encode(value: unknown): string | undefined {
   let v = value;
   if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') {

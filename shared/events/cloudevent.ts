@@ -96,8 +96,10 @@ export function decodeRequest(
   if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
     throw new BadRequestError(`request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
-  // `parsed`: the same body already parsed as JSON (by the Functions Framework); not parsed a second time.
-  const json = (): unknown => (parsed !== undefined && body.trim() !== '' ? parsed : parseJsonBody(body));
+  // `parsed`: the same body already parsed as JSON (by the Functions Framework); not parsed a second time. An empty
+  // body (which a body parser turns into {}) is still refused. /\S/ finds the first character without copying.
+  const given = parsed !== undefined && /\S/.test(body) ? parsed : undefined;
+  const json = (): unknown => given ?? parseJsonBody(body);
   const hasCeHeaders = Object.keys(headers).some((k) => k.toLowerCase().startsWith('ce-'));
 
   if (contentType.startsWith('application/cloudevents-batch+json')) {
@@ -153,10 +155,7 @@ export function decodeRequest(
   }
   let event: CloudEvent<unknown>;
   try {
-    const decoded = HTTP.toEvent({
-      headers: lower,
-      body: parsed !== undefined && body.trim() !== '' ? parsed : body,
-    });
+    const decoded = HTTP.toEvent({ headers: lower, body: given ?? body });
     if (Array.isArray(decoded)) throw new BadRequestError('batched CloudEvents are not supported');
     event = decoded as CloudEvent<unknown>;
     event.validate();

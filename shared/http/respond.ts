@@ -5,18 +5,20 @@ import { BadRequestError, errorResponse } from '../errors.ts';
 import { decodeRequest, toBinary, type Incoming } from '../events/cloudevent.ts';
 import { log as rootLog, type Logger } from '../log.ts';
 
+/** The message of a 413: the body's size when known, and the limit. */
+export function bodyTooLargeMessage(maxBytes: number, size?: number): string {
+  return size === undefined
+    ? `request body is more than the limit of ${maxBytes} bytes (MAX_BODY_BYTES)`
+    : `request body is ${size} bytes, more than the limit of ${maxBytes} (MAX_BODY_BYTES)`;
+}
+
 /**
  * The raw body: as the Functions Framework kept it, or read here when no body parser took it (a request without a
  * content type). 413 when larger than `maxBytes`.
  */
 export async function rawBody(req: Request, maxBytes: number): Promise<Buffer> {
   const tooLarge = (n: number) =>
-    new BadRequestError(
-      `request body is ${n} bytes, more than the limit of ${maxBytes} (MAX_BODY_BYTES)`,
-      undefined,
-      413,
-      'body_too_large',
-    );
+    new BadRequestError(bodyTooLargeMessage(maxBytes, n), undefined, 413, 'body_too_large');
   const kept = (req as Request & { rawBody?: Buffer }).rawBody;
   if (kept !== undefined || !req.readable) {
     const body = kept ?? (typeof req.body === 'string' ? Buffer.from(req.body) : Buffer.alloc(0));

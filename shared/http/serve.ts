@@ -5,10 +5,10 @@ import { log } from '../log.ts';
 import { functionServer } from './server.ts';
 
 /**
- * How long an idle keep-alive connection stays open. Node's default (5 s) is shorter than the idle timeout of the
- * Go HTTP transports in front of the container (queue-proxy, activator; Go's default idle timeout is 90 s), so a request sent on a pooled connection
- * just as Node closes it fails with EOF / 502 (knative/serving#12414). The server must be the side that waits
- * longer.
+ * How long an idle keep-alive connection stays open. Node's default (5 s) is shorter than the idle timeout of the Go
+ * HTTP transports in front of the container (queue-proxy, activator; Go's default is 90 s), so a request sent on a
+ * pooled connection just as Node closes it fails with EOF / 502 (knative/serving#12414). The server must be the side
+ * that waits longer.
  */
 export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 

@@ -3,6 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { http, type HttpFunction } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Request, Response } from '@google-cloud/functions-framework';
+import { bodyTooLargeMessage } from './respond.ts';
 
 type NextFunction = (err?: unknown) => void;
 
@@ -38,10 +39,9 @@ export function registerFunction(name: string, handler: HttpFunction, opts: { ma
   bodyLimits.set(name, opts.maxBodyBytes);
 }
 
-function refuse(res: ServerResponse, maxBytes: number, size: number, declared: boolean): void {
-  const message = declared
-    ? `request body is ${size} bytes, more than the limit of ${maxBytes} (MAX_BODY_BYTES)`
-    : `request body is more than the limit of ${maxBytes} bytes (MAX_BODY_BYTES)`;
+/** Answers 413; `size` when the body's whole size is known (its Content-Length). */
+function refuse(res: ServerResponse, maxBytes: number, size?: number): void {
+  const message = bodyTooLargeMessage(maxBytes, size);
   res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
   res.end(JSON.stringify({ error: 'body_too_large', message }));
 }
@@ -57,7 +57,7 @@ function limitBodies(
   return (req, res) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {
-      refuse(res, maxBytes, declared, true);
+      refuse(res, maxBytes, declared);
       return;
     }
     // Counted where chunks are emitted, not with a 'data' listener: a listener would switch the stream to flowing
@@ -72,7 +72,7 @@ function limitBodies(
         if (size > maxBytes) {
           refused = true;
           req.pause();
-          if (!res.headersSent) refuse(res, maxBytes, size, false);
+          if (!res.headersSent) refuse(res, maxBytes);
           if (res.writableFinished) req.destroy();
           else res.once('finish', () => req.destroy());
           return false;
