@@ -130,25 +130,26 @@ try {
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
     RAW_BUCKET: 'crypto-raw',
   };
-  const bundle = (name: string) => join(work, 'dist', name, 'index.mjs');
+  /** Starts a bundle of the build on a free port and waits until it answers: its process and URL. */
+  const startBundle = async (name: string, env: Record<string, string>) => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/`;
+    const proc = await start([join(work, 'dist', name, 'index.mjs')], { ...env, PORT: String(port) }, url);
+    return { proc, url };
+  };
 
   // load-raw: distinct 1,500-candle events (230 KB) at concurrency 1, 8, 16, 32; then the same at 8 and 16 in a
   // process with Node's default heap flags, the reference for the image's NODE_OPTIONS.
   let offset = 0;
   const runLoadRaw = async (steps: typeof LOAD, env: Record<string, string> = {}) => {
-    const port = await freePort();
-    const proc = await start(
-      [bundle('load-raw')],
-      { ...s3env, ...env, PORT: String(port) },
-      `http://127.0.0.1:${port}/`,
-    );
+    const { proc, url } = await startBundle('load-raw', { ...s3env, ...env });
     const idle = memory(proc.pid!);
     const rows = [];
     for (const { concurrency, events } of steps) {
       const messages = Array.from({ length: events }, (_, i) => batch(offset + i));
       offset += events;
       const post = (m: (typeof messages)[number]) => () =>
-        fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: m.headers, body: m.body });
+        fetch(url, { method: 'POST', headers: m.headers, body: m.body });
       rows.push(await step(proc.pid!, () => drive(concurrency, messages.map(post))));
     }
     proc.kill('SIGTERM');
@@ -161,12 +162,11 @@ try {
   );
 
   // transform: the MinIO notification of every object written, at its containerConcurrency (4) and at 16.
-  const transformPort = await freePort();
-  const transform = await start(
-    [bundle('transform')],
-    { ...s3env, PORT: String(transformPort), DATABASE_URL: db.url, TRANSFORM_AUTH_TOKEN: TOKEN },
-    `http://127.0.0.1:${transformPort}/`,
-  );
+  const { proc: transform, url: transformUrl } = await startBundle('transform', {
+    ...s3env,
+    DATABASE_URL: db.url,
+    TRANSFORM_AUTH_TOKEN: TOKEN,
+  });
   const keys = await listKeys(
     s3Client({
       endpoint: s3Url,
@@ -180,7 +180,7 @@ try {
     Infinity,
   );
   const notify = (key: string) => () =>
-    fetch(`http://127.0.0.1:${transformPort}/`, {
+    fetch(transformUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
       body: JSON.stringify(
@@ -199,24 +199,16 @@ try {
   ];
   const rows = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ohlcv`)).rows[0]!.n;
 
-  // extract-binance: 20 requests one after the other (containerConcurrency 1), each 4 symbols x a day of 1-minute
-  // candles, an hour of trades, order books of 100 levels and tickers.
+  // extract-binance: 20 requests one after the other (containerConcurrency 1): 10 schedule ticks (every dataset of 4
+  // symbols, the last hour), then 10 backfill chunks (10,000 candles of one symbol).
   const fake = await startFakeExchange({ exchange: 'binance' });
   const sink = await countingSink();
-  const extractPort = await freePort();
-  const extract = await start(
-    [bundle('extract-binance')],
-    {
-      PORT: String(extractPort),
-      EXCHANGE: 'binance',
-      EXCHANGE_API_BASE_URL: fake.url,
-      K_SINK: sink.url,
-      CURSOR_STORE: 'none',
-    },
-    `http://127.0.0.1:${extractPort}/`,
-  );
-  // Alternately what a schedule tick asks (every dataset, the last hour) and what a backfill chunk asks (10,000
-  // candles of one symbol).
+  const { proc: extract, url: extractUrl } = await startBundle('extract-binance', {
+    EXCHANGE: 'binance',
+    EXCHANGE_API_BASE_URL: fake.url,
+    K_SINK: sink.url,
+    CURSOR_STORE: 'none',
+  });
   const tick = JSON.stringify({
     datasets: ['ohlcv', 'trades', 'orderbook', 'tickers'],
     symbols: ['BTC/USDT', 'ETH/USDT', 'BTC/USDT:USDT', 'ETH/USDT:USDT'],
@@ -235,7 +227,7 @@ try {
     });
   const extractIdle = memory(extract.pid!);
   const post = (body: string) => () =>
-    fetch(`http://127.0.0.1:${extractPort}/`, {
+    fetch(extractUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body,
