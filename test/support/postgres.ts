@@ -19,6 +19,11 @@ export interface TestDatabase {
   settings: DatabaseSettings;
   pool: pg.Pool;
   source: 'environment' | 'testcontainers' | 'embedded';
+  /**
+   * A URL for a new login role with this password and read-write rights on the database's tables. The password is
+   * really checked on servers with password auth (embedded, testcontainers) and accepted on trust-auth ones.
+   */
+  loginAs(password: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -92,16 +97,32 @@ export async function startDatabase(opts: { forceEmbedded?: boolean } = {}): Pro
   };
   const pool = createPool(settings, 8);
   await migrate(pool);
+  const roles: string[] = [];
   return {
     url,
     settings,
     pool,
     source: admin.source,
+    loginAs: async (password) => {
+      const role = `${name}_r${roles.length}`;
+      roles.push(role);
+      const quoted = `'${password.replace(/'/g, "''")}'`;
+      await pool.query(`CREATE ROLE ${role} LOGIN PASSWORD ${quoted}`);
+      await pool.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${name} TO ${role}`);
+      await pool.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+      await pool.query(`GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}`);
+      await pool.query(`GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+      const u = new URL(url);
+      u.username = role;
+      u.password = password;
+      return u.toString();
+    },
     close: async () => {
       await pool.end();
       const c = new pg.Client({ connectionString: admin.url });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      for (const role of roles) await c.query(`DROP ROLE IF EXISTS ${role}`);
       await c.end();
       await admin.stop();
     },
