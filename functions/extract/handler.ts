@@ -13,7 +13,6 @@ import {
   type ExtractRequest,
   type ExtractSummary,
 } from '../../shared/events/schemas.ts';
-import { supportedDatasets } from '../../shared/extract/plan.ts';
 import { runExtract, type ExtractDeps } from '../../shared/extract/run.ts';
 import {
   functionHandler,
@@ -50,8 +49,8 @@ export function createExtractHandler(
     component: 'extract',
     info: () => ({
       exchange: cfg.exchange,
-      datasets: supportedDatasets(deps.client.ex),
-      timeframes: Object.keys(deps.client.ex.timeframes ?? {}),
+      datasets: deps.client.capabilities().datasets,
+      timeframes: deps.client.capabilities().timeframes,
       marketTypes: cfg.marketTypes,
       schemaVersion: SCHEMA_VERSION,
       usage:

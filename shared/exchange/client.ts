@@ -1,8 +1,19 @@
-// The ccxt client of one exchange: URL rewrite, exact decimals, market cache, weight budget, retries with meaning.
+// One exchange behind domain methods (candles, trades, books, tickers, funding, markets, capabilities): ccxt stays
+// private here, with URL rewrite, exact decimals, market cache, weight budget and retries with meaning around it.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MarketType } from '../config.ts';
 import { BadRequestError, PermanentUpstreamError, PipelineError, TransientError } from '../errors.ts';
+import {
+  DATASETS,
+  type Dataset,
+  type FundingRecord,
+  type OhlcvRecord,
+  type OrderBookLevelRecord,
+  type TickerRecord,
+  type TradeRecord,
+} from '../events/schemas.ts';
 import type { Logger } from '../log.ts';
+import type { Timeframe } from '../time.ts';
 import { WeightBudget, realTimer, type Timer } from './budget.ts';
 import {
   BadRequest,
@@ -13,14 +24,52 @@ import {
   NotSupported,
   newExchange,
   type Exchange,
+  type FundingRate,
   type Market,
+  type Ticker,
 } from './ccxt.ts';
+import { RawDecimals, toFunding, toOhlcv, toOrderBookLevels, toTicker, toTrade } from './normalize.ts';
+import type { PagingBehaviour } from './paging.ts';
+import { VENUES, pagingBehaviour, windowParams } from './venues.ts';
 
 /** Counters of one extract request, attributed to its exchange calls through async context. */
 export interface CallStats {
   requests: number;
   retries: number;
   weight: number;
+}
+
+/** Whose counters a call adds to and where it logs. */
+export interface CallContext {
+  stats: CallStats;
+  log: Logger;
+}
+
+/** A market as the pipeline reads it (ccxt's unified market). */
+export type { Market };
+
+/** What an exchange offers, from ccxt's `has`, `timeframes` and `features`. */
+export interface Capabilities {
+  /** Datasets the exchange provides. */
+  datasets: Dataset[];
+  /** Timeframes its candles come in (empty when ccxt does not say). */
+  timeframes: string[];
+  /** Tickers and funding rates of many symbols in one call. */
+  many: { tickers: boolean; funding: boolean };
+}
+
+/** ccxt capabilities that provide each dataset (any one is enough). */
+const DATASET_METHODS: Record<Exclude<Dataset, 'markets'>, string[]> = {
+  ohlcv: ['fetchOHLCV'],
+  trades: ['fetchTrades'],
+  tickers: ['fetchTickers', 'fetchTicker'],
+  orderbook: ['fetchOrderBook'],
+  funding: ['fetchFundingRates', 'fetchFundingRate'],
+};
+
+/** Sums weights without float noise (ccxt's costs are decimal fractions such as 0.2). */
+function addWeight(a: number, b: number): number {
+  return Math.round((a + b) * 1e6) / 1e6;
 }
 
 /** Settings of a client (a subset of ExtractConfig). */
@@ -82,11 +131,38 @@ export function ccxtMarketTypes(defaults: readonly string[], wanted: readonly Ma
 
 const DEFAULT_BAN_MS = 120_000;
 
-/** One exchange's ccxt instance with everything the pipeline adds around it. Reused by a warm instance. */
+/** The part of ccxt's throttler the idle refill adjusts. */
+export interface Throttler {
+  running?: boolean;
+  config?: Record<string, number>;
+}
+
+/**
+ * ccxt's own leaky bucket spaces calls by cost x rateLimit but only refills while calls are queued: after a heavy
+ * call (tickers of 20 symbols: cost 16) the next call, even a minute later, still waits 800 ms. This refills it for
+ * the idle time too, up to one second of its nominal rate: any exchange limit over windows of a second or more still
+ * holds, and the minute budget is the one that counts. Returns the function to call before each throttled call.
+ */
+export function idleRefill(throttler: Throttler | undefined, rateLimitMs: number, timer: Timer): () => void {
+  const bucket = throttler?.config;
+  if (!bucket || !(rateLimitMs > 0)) return () => undefined;
+  bucket['capacity'] = bucket['tokens'] = 1000 / rateLimitMs;
+  let lastCall = timer.now();
+  return () => {
+    const now = timer.now();
+    if (!throttler?.running) {
+      const refilled = (bucket['tokens'] ?? 0) + (now - lastCall) * (bucket['refillRate'] ?? 0);
+      bucket['tokens'] = Math.min(refilled, bucket['capacity'] ?? 1);
+    }
+    lastCall = now;
+  };
+}
+
+/** One exchange with everything the pipeline adds around ccxt. Reused by a warm instance. */
 export class ExchangeClient {
   readonly id: string;
-  readonly ex: Exchange;
   readonly budget: WeightBudget;
+  private readonly ex: Exchange;
   private readonly context = new AsyncLocalStorage<{ stats: CallStats; bodies: string[] }>();
   private marketsLoadedAt = -Infinity;
   private marketsLoading: Promise<Record<string, Market>> | undefined;
@@ -115,17 +191,11 @@ export class ExchangeClient {
       settings.weightBudgetPerMinute ?? Math.floor(60_000 / (ex.rateLimit || 1000)),
       timer,
     );
-    // ccxt's own leaky bucket spaces calls by cost x rateLimit but only refills while calls are queued: after a
-    // heavy call (tickers of 20 symbols: cost 16) the next call, even a minute later, still waits 800 ms. Refill it
-    // for the idle time too, up to one second of its nominal rate: any exchange limit over windows of a second or
-    // more still holds, and the minute budget above is the one that counts.
-    const throttler = (
-      ex as unknown as { throttler?: { running?: boolean; config?: Record<string, number> } }
-    ).throttler;
-    const bucket = throttler?.config;
-    const nominal = ex.rateLimit ?? 0;
-    if (bucket && nominal > 0) bucket['capacity'] = bucket['tokens'] = 1000 / nominal;
-    let lastCall = timer.now();
+    const refill = idleRefill(
+      (ex as unknown as { throttler?: Throttler }).throttler,
+      ex.rateLimit ?? 0,
+      timer,
+    );
     const throttle = ex.throttle.bind(ex) as (cost?: number) => Promise<unknown>;
     // ccxt computes the cost with safeNumber, which goes through `number` (String above): it may arrive as text.
     ex.throttle = (async (cost?: number | string) => {
@@ -133,16 +203,136 @@ export class ExchangeClient {
       const weight = typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : 1;
       await this.budget.take(weight);
       const s = this.context.getStore();
-      if (s) s.stats.weight += weight;
-      const now = timer.now();
-      if (bucket && !throttler?.running) {
-        const refilled = (bucket['tokens'] ?? 0) + (now - lastCall) * (bucket['refillRate'] ?? 0);
-        bucket['tokens'] = Math.min(refilled, bucket['capacity'] ?? 1);
-      }
-      lastCall = now;
+      if (s) s.stats.weight = addWeight(s.stats.weight, weight);
+      refill();
       return throttle(weight);
     }) as Exchange['throttle'];
     ex.fetchImplementation = this.fetchImplementation.bind(this);
+  }
+
+  /** What the exchange offers: datasets, timeframes, and whether tickers and funding come many per call. */
+  capabilities(): Capabilities {
+    const has = this.ex.has as Record<string, unknown>;
+    const can = (m: string) => has[m] === true || has[m] === 'emulated';
+    return {
+      datasets: DATASETS.filter((d) => d === 'markets' || DATASET_METHODS[d].some(can)),
+      timeframes: Object.keys((this.ex.timeframes ?? {}) as Record<string, unknown>),
+      many: { tickers: can('fetchTickers'), funding: can('fetchFundingRates') },
+    };
+  }
+
+  /** Symbols of the loaded markets whose exchange id is `id` (for "did you mean"). */
+  symbolsForId(id: string): string[] {
+    const byId = (this.ex.markets_by_id ?? {}) as Record<string, Market[] | undefined>;
+    return (byId[id] ?? []).flatMap((m) => (m ? [m.symbol] : []));
+  }
+
+  /** Uses these markets instead of loading them (recorded instruments, offline). */
+  useMarkets(markets: Record<string, unknown>): void {
+    this.ex.setMarkets(markets as never);
+    this.marketsLoadedAt = this.timer.now();
+  }
+
+  /** Candles per request the exchange allows for this market, from ccxt's `features`. */
+  candleLimit(market: Market): number | undefined {
+    const features = (this.ex as unknown as { features?: Record<string, unknown> }).features;
+    if (!features || !market) return undefined;
+    const byType = features[market.type as string] as Record<string, unknown> | undefined;
+    const scoped = (market.linear ? byType?.['linear'] : market.inverse ? byType?.['inverse'] : byType) as
+      Record<string, unknown> | undefined;
+    const entry = (scoped?.['fetchOHLCV'] ?? byType?.['fetchOHLCV']) as { limit?: unknown } | undefined;
+    return typeof entry?.limit === 'number' ? entry.limit : undefined;
+  }
+
+  /** How paging treats the exchange's candles or trades (the venue table). */
+  paging(dataset: 'ohlcv' | 'trades'): PagingBehaviour {
+    return pagingBehaviour(this.id, dataset);
+  }
+
+  /**
+   * Candles of `symbol` opening in [since, until) as far as the exchange answers one request (`until` is only sent
+   * when the venue table says ccxt maps it), with the exchange's decimal text; `closed` decided against `now`.
+   */
+  async candles(
+    symbol: string,
+    tf: Timeframe,
+    window: { since: number; until: number | undefined; limit: number; now: number },
+    ctx: CallContext,
+  ): Promise<OhlcvRecord[]> {
+    const params = this.windowed('ohlcv', window.since, window.until);
+    const rows = await this.call(`fetchOHLCV ${symbol} ${tf.text}`, ctx, (ex) =>
+      ex.fetchOHLCV(symbol, tf.text, params.since, window.limit, params.params),
+    );
+    return rows.map((row) => toOhlcv(row, tf, window.now));
+  }
+
+  /** Trades of `symbol` from `since` (before `until` where the exchange takes it), one request. */
+  async trades(
+    symbol: string,
+    window: { since: number; until: number | undefined; limit: number },
+    ctx: CallContext,
+  ): Promise<TradeRecord[]> {
+    const params = this.windowed('trades', window.since, window.until);
+    const trades = await this.call(`fetchTrades ${symbol}`, ctx, (ex) =>
+      ex.fetchTrades(symbol, params.since, window.limit, params.params),
+    );
+    return trades.map(toTrade);
+  }
+
+  /** The order book of `symbol`, `depth` levels a side, with the exchange's text (ccxt parses books to floats). */
+  async orderBook(
+    symbol: string,
+    depth: number,
+    now: number,
+    ctx: CallContext,
+  ): Promise<OrderBookLevelRecord[]> {
+    const { value: book, raw } = await this.callWithRaw(`fetchOrderBook ${symbol}`, ctx, (ex) =>
+      ex.fetchOrderBook(symbol, depth),
+    );
+    return toOrderBookLevels(book, depth, now, new RawDecimals(raw));
+  }
+
+  /** Tickers of `symbols` (one market kind) in one call, by symbol; a symbol left out is absent. */
+  async tickers(symbols: string[], now: number, ctx: CallContext): Promise<Map<string, TickerRecord>> {
+    const all = await this.call(`fetchTickers (${symbols.length})`, ctx, (ex) => ex.fetchTickers(symbols));
+    return bySymbol(symbols, all, (t: Ticker, s) => toTicker(t, now, s));
+  }
+
+  /** The ticker of one symbol. */
+  async ticker(symbol: string, now: number, ctx: CallContext): Promise<TickerRecord> {
+    return toTicker(
+      await this.call(`fetchTicker ${symbol}`, ctx, (ex) => ex.fetchTicker(symbol)),
+      now,
+      symbol,
+    );
+  }
+
+  /** Funding rates of `symbols` (one market kind) in one call, by symbol; a symbol left out is absent. */
+  async fundingRates(symbols: string[], now: number, ctx: CallContext): Promise<Map<string, FundingRecord>> {
+    const all = await this.call(`fetchFundingRates (${symbols.length})`, ctx, (ex) =>
+      ex.fetchFundingRates(symbols),
+    );
+    return bySymbol(symbols, all, (f: FundingRate, s) => toFunding(f, now, s));
+  }
+
+  /** The funding rate of one swap. */
+  async fundingRate(symbol: string, now: number, ctx: CallContext): Promise<FundingRecord> {
+    const f = await this.call(`fetchFundingRate ${symbol}`, ctx, (ex) => ex.fetchFundingRate(symbol));
+    return toFunding(f, now, symbol);
+  }
+
+  /** ccxt's `since` and extra params for a window: the venue's own parameters, `until` only where ccxt maps it. */
+  private windowed(
+    dataset: 'ohlcv' | 'trades',
+    since: number,
+    until: number | undefined,
+  ): { since: number | undefined; params: Record<string, unknown> } {
+    // The pipeline's windows end before `until`; exchanges take their end parameter inclusively.
+    const end = until === undefined ? undefined : until - 1;
+    const own = windowParams(this.id, dataset, since, end);
+    if (own) return { since: undefined, params: own };
+    const mapsUntil = VENUES[this.id]?.[dataset]?.until === true;
+    return { since, params: mapsUntil && end !== undefined ? { until: end } : {} };
   }
 
   /** The HTTP layer under ccxt: counts requests, enforces an IP ban, and lifts 418/429/451 and bad JSON out. */
@@ -167,6 +357,15 @@ export class ExchangeClient {
       throw new ExchangeRefusal(res.status, retryAfterMs, `HTTP ${res.status}: ${text}`);
     }
     const text = await res.text();
+    if (res.status === 404) {
+      // No such route at this host (a wrong EXCHANGE_API_BASE_URL, or an API ccxt knows and the host does not):
+      // ccxt maps a 404 to retryable or generic errors depending on the exchange; it is permanent on every one.
+      throw new ExchangeRefusal(
+        404,
+        undefined,
+        `HTTP 404 for ${new URL(url).pathname}: ${text.slice(0, 200)}`,
+      );
+    }
     if (res.status >= 500) {
       // Whatever the body says (some exchanges put a business code there), a 5xx is the exchange failing: retry.
       throw new ExchangeRefusal(
@@ -192,16 +391,16 @@ export class ExchangeClient {
   }
 
   /** Loaded markets of the configured types, reloaded after MARKETS_TTL. Concurrent callers share one load. */
-  async markets(stats: CallStats, log: Logger): Promise<Record<string, Market>> {
+  async markets(ctx: CallContext): Promise<Record<string, Market>> {
     if (this.timer.now() - this.marketsLoadedAt < this.settings.marketsTtlMs && this.ex.markets) {
       return this.ex.markets;
     }
     if (!this.marketsLoading) {
       const reload = this.marketsLoadedAt !== -Infinity;
-      this.marketsLoading = this.call('loadMarkets', stats, log, (ex) => ex.loadMarkets(reload))
+      this.marketsLoading = this.call('loadMarkets', ctx, (ex) => ex.loadMarkets(reload))
         .then((m) => {
           this.marketsLoadedAt = this.timer.now();
-          log.info('markets loaded', { markets: Object.keys(m).length, reload });
+          ctx.log.info('markets loaded', { markets: Object.keys(m).length, reload });
           return m;
         })
         .finally(() => {
@@ -214,17 +413,17 @@ export class ExchangeClient {
   /**
    * Runs one ccxt call with the pipeline's failure rules: network errors, timeouts, 5xx, 429 and bad JSON are
    * retried with exponential backoff (honouring Retry-After) within RETRY_WINDOW_MS, then a 503; 418 stops every
-   * call until its Retry-After; 451 names the setting for another host; bad symbols and parameters are 400.
+   * call until its Retry-After; 451 names the setting for another host; a 404 (no such route), bad symbols and
+   * parameters are permanent 4xx.
    */
-  async call<T>(what: string, stats: CallStats, log: Logger, fn: (ex: Exchange) => Promise<T>): Promise<T> {
-    return (await this.callWithRaw(what, stats, log, fn)).value;
+  private async call<T>(what: string, ctx: CallContext, fn: (ex: Exchange) => Promise<T>): Promise<T> {
+    return (await this.callWithRaw(what, ctx, fn)).value;
   }
 
   /** Like `call`, and also returns the raw bodies of the successful answer, to recover the exchange's exact text. */
-  async callWithRaw<T>(
+  private async callWithRaw<T>(
     what: string,
-    stats: CallStats,
-    log: Logger,
+    { stats, log }: CallContext,
     fn: (ex: Exchange) => Promise<T>,
   ): Promise<{ value: T; raw: string[] }> {
     const started = this.timer.now();
@@ -264,6 +463,13 @@ export class ExchangeClient {
     }
   }
 
+  /** The host the exchange is reached at, for messages: EXCHANGE_API_BASE_URL or ccxt's default. */
+  private host(): string {
+    if (this.settings.apiBaseUrl) return `${this.settings.apiBaseUrl} (EXCHANGE_API_BASE_URL)`;
+    const first = /https?:\/\/[^/"{]+/.exec(JSON.stringify(this.ex.urls['api'] ?? ''));
+    return first ? `${first[0]} (ccxt's default; EXCHANGE_API_BASE_URL overrides it)` : 'its default host';
+  }
+
   private classify(
     err: unknown,
     what: string,
@@ -284,13 +490,25 @@ export class ExchangeClient {
         };
       }
       if (err.status === 451) {
+        const alt = VENUES[this.id]?.alternativeHost;
         return {
           retry: false,
           error: new PermanentUpstreamError(
             'exchange_geo_blocked',
-            `${this.id} refuses requests from this location (HTTP 451); set EXCHANGE_API_BASE_URL to an alternative host or proxy (for Binance market data: https://data-api.binance.vision)`,
+            `${this.id} refuses requests from this location (HTTP 451) at ${this.host()}; set EXCHANGE_API_BASE_URL to an alternative host or proxy${alt ? ` (for ${this.id} market data: ${alt})` : ''}`,
             { call: what },
             451,
+          ),
+        };
+      }
+      if (err.status === 404) {
+        return {
+          retry: false,
+          error: new PermanentUpstreamError(
+            'exchange_route_not_found',
+            `${this.id} ${what}: ${this.host()} has no such route (${err.message}); check EXCHANGE_API_BASE_URL`,
+            { call: what },
+            422,
           ),
         };
       }
@@ -358,6 +576,20 @@ export class ExchangeClient {
     }
     throw err;
   }
+}
+
+/** Picks `symbols` out of a many-symbol answer, normalised; symbols the exchange left out are absent. */
+function bySymbol<T, R>(
+  symbols: string[],
+  all: Record<string, T>,
+  record: (item: T, symbol: string) => R,
+): Map<string, R> {
+  const out = new Map<string, R>();
+  for (const s of symbols) {
+    const item = all[s];
+    if (item) out.set(s, record(item, s));
+  }
+  return out;
 }
 
 const clients = new Map<string, ExchangeClient>();

@@ -1,26 +1,9 @@
 // Checks an extract request against this deployment's exchange and turns it into series to fetch.
 import type { ExtractConfig } from '../config.ts';
 import { BadRequestError } from '../errors.ts';
-import { DATASETS, type Dataset, type ExtractRequest } from '../events/schemas.ts';
-import type { Exchange, Market } from '../exchange/ccxt.ts';
+import type { ExtractRequest } from '../events/schemas.ts';
+import type { Capabilities, Market } from '../exchange/client.ts';
 import { parseTimeframe, type Timeframe } from '../time.ts';
-
-/** ccxt capabilities that provide each dataset (any one is enough). */
-const DATASET_METHODS: Record<Exclude<Dataset, 'markets'>, string[]> = {
-  ohlcv: ['fetchOHLCV'],
-  trades: ['fetchTrades'],
-  tickers: ['fetchTickers', 'fetchTicker'],
-  orderbook: ['fetchOrderBook'],
-  funding: ['fetchFundingRates', 'fetchFundingRate'],
-};
-
-/** Datasets the exchange can serve, from ccxt's `has`. */
-export function supportedDatasets(ex: Exchange): Dataset[] {
-  const has = ex.has as Record<string, unknown>;
-  return DATASETS.filter(
-    (d) => d === 'markets' || DATASET_METHODS[d].some((m) => has[m] === true || has[m] === 'emulated'),
-  );
-}
 
 /** One unit of work: a dataset for one symbol (or for a group of symbols for snapshot datasets). */
 export type SeriesPlan =
@@ -42,8 +25,9 @@ function isSwap(m: Market): boolean {
 export function planRequest(
   req: ExtractRequest,
   cfg: ExtractConfig,
-  ex: Exchange,
+  caps: Capabilities,
   markets: Record<string, Market>,
+  symbolsForId: (id: string) => string[] = () => [],
 ): SeriesPlan[] {
   if (req.exchange !== undefined && req.exchange !== cfg.exchange) {
     throw new BadRequestError(
@@ -53,7 +37,7 @@ export function planRequest(
       'wrong_exchange',
     );
   }
-  const supported = supportedDatasets(ex);
+  const supported = caps.datasets;
   const unsupported = req.datasets.filter((d) => !supported.includes(d));
   if (unsupported.length > 0) {
     throw new BadRequestError(
@@ -68,8 +52,8 @@ export function planRequest(
   if (unknown.length > 0) {
     const hint = unknown
       .map((s) => {
-        const byId = (ex.markets_by_id as Record<string, Market[] | undefined> | undefined)?.[s]?.[0];
-        return byId ? `${s} (did you mean ${byId.symbol}?)` : s;
+        const byId = symbolsForId(s)[0];
+        return byId ? `${s} (did you mean ${byId}?)` : s;
       })
       .join(', ');
     throw new BadRequestError(
@@ -87,7 +71,7 @@ export function planRequest(
         plans.push({ dataset, symbol: null, marketTypes: req.marketTypes ?? cfg.marketTypes });
         break;
       case 'ohlcv': {
-        const frames = Object.keys((ex.timeframes ?? {}) as Record<string, unknown>);
+        const frames = caps.timeframes;
         const tf = parseTimeframe(req.timeframe);
         if (!tf || (frames.length > 0 && !frames.includes(req.timeframe))) {
           throw new BadRequestError(

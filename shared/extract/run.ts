@@ -11,21 +11,14 @@ import {
   type RecordOf,
   type SeriesSummary,
 } from '../events/schemas.ts';
-import type { CallStats, ExchangeClient } from '../exchange/client.ts';
-import type { Exchange, FundingRate, Market, OHLCV, Ticker } from '../exchange/ccxt.ts';
-import {
-  RawDecimals,
-  toFunding,
-  toMarket,
-  toOhlcv,
-  toOrderBookLevels,
-  toTicker,
-  toTrade,
-} from '../exchange/normalize.ts';
-import { pageCandles, pageTrades, type Candle } from '../exchange/paging.ts';
+import type { CallContext, CallStats, ExchangeClient, Market } from '../exchange/client.ts';
+import { toMarket } from '../exchange/normalize.ts';
+import { pageCandles, pageTrades } from '../exchange/paging.ts';
+import { BadRequestError } from '../errors.ts';
 import type { CursorStore, SeriesKey } from '../lake/cursors.ts';
 import type { Logger } from '../log.ts';
 import { nextOpen } from '../time.ts';
+import { compareIds } from '../exchange/paging.ts';
 import { planRequest, type SeriesPlan } from './plan.ts';
 
 /** What a run needs; injected so tests can use fakes for time and cursors. */
@@ -75,8 +68,19 @@ export async function runExtract(
     requestId: ctx.requestId,
     ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
   });
-  const markets = await deps.client.markets(stats, log);
-  const plans = planRequest(req, deps.cfg, deps.client.ex, markets);
+  const call: CallContext = { stats, log };
+  if (req.since !== undefined && req.since >= startedAt) {
+    throw new BadRequestError(
+      `the window starts in the future (since ${new Date(req.since).toISOString()}, now ${new Date(startedAt).toISOString()}): no exchange has data there yet`,
+      { since: req.since, now: startedAt },
+      400,
+      'window_in_future',
+    );
+  }
+  const markets = await deps.client.markets(call);
+  const plans = planRequest(req, deps.cfg, deps.client.capabilities(), markets, (id) =>
+    deps.client.symbolsForId(id),
+  );
   log.info('extract started', { datasets: req.datasets, series: plans.length, runId: req.runId });
 
   const series: SeriesSummary[] = new Array(plans.length);
@@ -88,7 +92,7 @@ export async function runExtract(
       const i = next++;
       const plan = plans[i] as SeriesPlan;
       const slog = log.child({ dataset: plan.dataset, ...(plan.symbol ? { symbol: plan.symbol } : {}) });
-      const fetched = await fetchSeries(plan, req, deps, stats, slog);
+      const fetched = await fetchSeries(plan, req, deps, { stats, log: slog });
       const header: SeriesHeader<Dataset> = {
         exchange: deps.cfg.exchange,
         dataset: plan.dataset,
@@ -98,7 +102,11 @@ export async function runExtract(
         requestId: ctx.requestId,
         extractedAt: deps.now(),
       };
-      const batch = buildBatchEvents(header, fetched.records, deps.cfg.maxEventBytes, ctx.traceparent);
+      // A series with no records writes nothing: its summary and `missing` say what happened.
+      const batch =
+        fetched.records.length === 0
+          ? []
+          : buildBatchEvents(header, fetched.records, deps.cfg.maxEventBytes, ctx.traceparent);
       for (const event of batch) {
         bytes += await sendEvent(
           event,
@@ -197,16 +205,6 @@ async function resolveWindow(
   return { since, until: Math.max(until, since), caughtUp: true, incremental: true };
 }
 
-function featureLimit(ex: Exchange, market: Market, method: string): number | undefined {
-  const features = (ex as unknown as { features?: Record<string, unknown> }).features;
-  if (!features || !market) return undefined;
-  const byType = features[market.type as string] as Record<string, unknown> | undefined;
-  const scoped = (market.linear ? byType?.['linear'] : market.inverse ? byType?.['inverse'] : byType) as
-    Record<string, unknown> | undefined;
-  const entry = (scoped?.[method] ?? byType?.[method]) as { limit?: unknown } | undefined;
-  return typeof entry?.limit === 'number' ? entry.limit : undefined;
-}
-
 /** The first retryable gap bounds how far a cursor may move: that range must be fetched again. */
 function cursorBound(missing: MissingRange[], proposed: number): number {
   return missing.filter((m) => m.retryable).reduce((min, m) => Math.min(min, m.since), proposed);
@@ -233,16 +231,13 @@ async function fetchSeries(
   plan: SeriesPlan,
   req: ExtractRequest,
   deps: ExtractDeps,
-  stats: CallStats,
-  log: Logger,
+  call: CallContext,
 ): Promise<Fetched<Dataset>> {
   const { client } = deps;
-  const has = client.ex.has as Record<string, unknown>;
-  const can = (m: string) => has[m] === true || has[m] === 'emulated';
   const snapshot = { window: null, caughtUp: true, missing: [] as MissingRange[] };
   switch (plan.dataset) {
     case 'markets': {
-      const markets = await client.markets(stats, log);
+      const markets = await client.markets(call);
       const wanted = new Set(plan.marketTypes);
       const records = Object.values(markets)
         .filter((m): m is NonNullable<Market> => m !== undefined && wanted.has(String(m.type)))
@@ -260,20 +255,21 @@ async function fetchSeries(
       };
       const align = (t: number) => (tf.unit === 'M' || tf.unit === 'w' ? t : Math.floor(t / tf.ms) * tf.ms);
       const w = await resolveWindow(req, key, align, deps);
-      const pageLimit = deps.cfg.ohlcvPageLimit ?? featureLimit(client.ex, plan.market, 'fetchOHLCV') ?? 500;
+      const now = deps.now();
+      const records: RecordOf['ohlcv'][] = [];
       const paged = await pageCandles({
         since: w.since,
         until: w.until,
+        now,
         tf,
-        pageLimit,
+        pageLimit: deps.cfg.ohlcvPageLimit ?? client.candleLimit(plan.market) ?? 500,
         maxPages: deps.cfg.maxPagesPerSeries,
+        behaviour: client.paging('ohlcv'),
         fetchPage: (since, until, limit) =>
-          client.call(`fetchOHLCV ${plan.symbol} ${tf.text}`, stats, log, (ex) =>
-            ex.fetchOHLCV(plan.symbol, tf.text, since, limit, { until: until - 1 }),
-          ) as Promise<Candle[]>,
+          client.candles(plan.symbol, tf, { since, until, limit, now }, call),
+        deliver: (candles) => void records.push(...candles),
       });
-      const now = deps.now();
-      const records = paged.items.map((c) => toOhlcv(c as unknown as OHLCV, tf, now));
+      records.sort((a, b) => a.ts - b.ts);
       const lastClosed = records.filter((r) => r.closed).at(-1);
       const fetched: Fetched<'ohlcv'> = {
         records,
@@ -295,26 +291,26 @@ async function fetchSeries(
         timeframe: null,
       };
       const w = await resolveWindow(req, key, (t) => t, deps);
+      const records: RecordOf['trades'][] = [];
       const paged = await pageTrades({
         since: w.since,
         until: w.until,
+        now: deps.now(),
         pageLimit: TRADES_PAGE_LIMIT,
         maxPages: deps.cfg.maxPagesPerSeries,
-        fetchPage: async (since, until, limit) => {
-          const trades = await client.call(`fetchTrades ${plan.symbol}`, stats, log, (ex) =>
-            ex.fetchTrades(plan.symbol, since, limit, { until: until - 1 }),
-          );
-          return trades.map(toTrade);
-        },
+        behaviour: client.paging('trades'),
+        fetchPage: (since, until, limit) => client.trades(plan.symbol, { since, until, limit }, call),
+        deliver: (trades) => void records.push(...trades),
       });
+      records.sort((x, y) => x.ts - y.ts || compareIds(x.id, y.id));
       const fetched: Fetched<'trades'> = {
-        records: paged.items,
+        records,
         window: { since: w.since, until: w.until },
         caughtUp: w.caughtUp,
         pages: paged.pages,
         missing: paged.missing,
       };
-      const newest = paged.items.at(-1);
+      const newest = records.at(-1);
       if (w.incremental) {
         // Trades may appear in the API shortly after they happen: the next run re-reads the last minute too.
         const next = Math.max(newest ? newest.ts : w.since, w.until - TRADES_OVERLAP_MS);
@@ -322,31 +318,25 @@ async function fetchSeries(
       }
       return fetched as Fetched<Dataset>;
     }
-    case 'orderbook': {
-      // ccxt parses order books to floats: take the exchange's own text back from the raw answer.
-      const { value: book, raw } = await client.callWithRaw(
-        `fetchOrderBook ${plan.symbol}`,
-        stats,
-        log,
-        (ex) => ex.fetchOrderBook(plan.symbol, plan.depth),
-      );
+    case 'orderbook':
       return {
         ...snapshot,
-        records: toOrderBookLevels(book, plan.depth, deps.now(), new RawDecimals(raw)),
+        records: await client.orderBook(plan.symbol, plan.depth, deps.now(), call),
         pages: 1,
       };
-    }
     case 'tickers':
-      return fetchSnapshots(plan.symbols, 'ticker', deps, stats, log, {
-        many: can('fetchTickers') ? (ex, group) => ex.fetchTickers(group) : undefined,
-        one: (ex, s) => ex.fetchTicker(s),
-        record: (t: Ticker, s) => toTicker(t, deps.now(), s),
+      return fetchSnapshots(plan.symbols, 'ticker', deps, call, {
+        many: client.capabilities().many.tickers
+          ? (group) => client.tickers(group, deps.now(), call)
+          : undefined,
+        one: (s) => client.ticker(s, deps.now(), call),
       });
     case 'funding':
-      return fetchSnapshots(plan.symbols, 'funding rate', deps, stats, log, {
-        many: can('fetchFundingRates') ? (ex, group) => ex.fetchFundingRates(group) : undefined,
-        one: (ex, s) => ex.fetchFundingRate(s),
-        record: (f: FundingRate, s) => toFunding(f, deps.now(), s),
+      return fetchSnapshots(plan.symbols, 'funding rate', deps, call, {
+        many: client.capabilities().many.funding
+          ? (group) => client.fundingRates(group, deps.now(), call)
+          : undefined,
+        one: (s) => client.fundingRate(s, deps.now(), call),
       });
   }
 }
@@ -355,41 +345,33 @@ async function fetchSeries(
  * Snapshots of many symbols: one call per group of the same market kind when the exchange can (`many`), else one
  * call per symbol. A symbol the exchange leaves out of its answer is reported in `missing`.
  */
-async function fetchSnapshots<T, R>(
+async function fetchSnapshots<R>(
   symbols: string[],
   what: string,
   deps: ExtractDeps,
-  stats: CallStats,
-  log: Logger,
+  call: CallContext,
   fetch: {
-    many: ((ex: Exchange, group: string[]) => Promise<Record<string, T>>) | undefined;
-    one: (ex: Exchange, symbol: string) => Promise<T>;
-    record: (item: T, symbol: string) => R;
+    many: ((group: string[]) => Promise<Map<string, R>>) | undefined;
+    one: (symbol: string) => Promise<R>;
   },
 ): Promise<Fetched<Dataset>> {
-  const { client } = deps;
   const records: R[] = [];
   const missing: MissingRange[] = [];
   let pages = 0;
   if (fetch.many) {
-    const many = fetch.many;
-    const markets = await client.markets(stats, log);
+    const markets = await deps.client.markets(call);
     for (const group of groupBy(symbols, (s) => marketKind(markets, s))) {
-      const items = await client.call(`fetch ${what}s (${group.length})`, stats, log, (ex) =>
-        many(ex, group),
-      );
+      const items = await fetch.many(group);
       pages += 1;
       for (const s of group) {
-        const item = items[s];
-        if (item) records.push(fetch.record(item, s));
+        const item = items.get(s);
+        if (item) records.push(item);
         else missing.push(notReturned(what, s, deps.now()));
       }
     }
   } else {
     for (const s of symbols) {
-      records.push(
-        fetch.record(await client.call(`fetch ${what} ${s}`, stats, log, (ex) => fetch.one(ex, s)), s),
-      );
+      records.push(await fetch.one(s));
       pages += 1;
     }
   }

@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { loadExtractConfig } from '../../shared/config.ts';
 import type { Dataset, RecordOf } from '../../shared/events/schemas.ts';
 import type { FundingRate, OHLCV, OrderBook, Ticker, Trade } from '../../shared/exchange/ccxt.ts';
-import { ExchangeClient } from '../../shared/exchange/client.ts';
+import { newExchange } from '../../shared/exchange/ccxt.ts';
+import { rewriteApiUrls } from '../../shared/exchange/client.ts';
 import {
   RawDecimals,
   toFunding,
@@ -15,7 +15,6 @@ import {
   toTicker,
   toTrade,
 } from '../../shared/exchange/normalize.ts';
-import { log } from '../../shared/log.ts';
 import { parseTimeframe } from '../../shared/time.ts';
 
 /** One recorded call: its unified input, the raw exchange reply and ccxt's parsed result. */
@@ -83,27 +82,26 @@ export async function startReplayServer(): Promise<{
   };
 }
 
-/** Runs the recorded call through ccxt (number = String) against `replay`, returning ccxt's value and the raw bodies. */
+/**
+ * Runs the recorded call through ccxt as the client sets it up (number = String, API URLs on `replay`, the fixture's
+ * markets), returning ccxt's value and the raw bodies it was parsed from.
+ */
 export async function replay(
   exchange: string,
   entry: Entry,
   server: { url: string; reply(body: string): void },
 ) {
-  const cfg = loadExtractConfig({
-    EXCHANGE: exchange,
-    K_SINK: 'http://127.0.0.1:9/',
-    EXCHANGE_API_BASE_URL: server.url,
-    CURSOR_STORE: 'none',
-  });
-  const client = new ExchangeClient(cfg);
-  client.ex.setMarkets(fixtures[exchange]!.markets as never);
-  server.reply(JSON.stringify(entry.httpResponse));
-  return client.callWithRaw(entry.method, { requests: 0, retries: 0, weight: 0 }, log, (ex) =>
-    (ex as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[entry.method]!.apply(
-      ex,
-      entry.input,
-    ),
-  );
+  const ex = newExchange(exchange, {}) as unknown as Record<string, unknown> & {
+    urls: Record<string, unknown>;
+    setMarkets(m: unknown): void;
+  };
+  ex['number'] = String;
+  ex.urls['api'] = rewriteApiUrls(ex.urls['api'], server.url);
+  ex.setMarkets(fixtures[exchange]!.markets);
+  const body = JSON.stringify(entry.httpResponse);
+  server.reply(body);
+  const method = ex[entry.method] as (...a: unknown[]) => Promise<unknown>;
+  return { value: await method.apply(ex, entry.input), raw: [body] };
 }
 
 /** The pipeline records extract would make from a recorded call, with the batch fields they belong to. */

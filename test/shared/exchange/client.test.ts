@@ -7,13 +7,17 @@ import {
   ccxtMarketTypes,
   parseRetryAfter,
   rewriteApiUrls,
+  idleRefill,
+  type CallContext,
   type CallStats,
 } from '../../../shared/exchange/client.ts';
 import { log } from '../../../shared/log.ts';
+import { parseTimeframe } from '../../../shared/time.ts';
 import { startFakeExchange, type FakeExchange } from '../../../scripts/offline/fake-exchange.ts';
 
 const NOW = Date.UTC(2026, 10, 24, 12, 0, 30);
 const stats = (): CallStats => ({ requests: 0, retries: 0, weight: 0 });
+const ctx = (s: CallStats = stats()): CallContext => ({ stats: s, log });
 
 describe('pure helpers', () => {
   it('rewrites scheme and host of every API URL, templates included', () => {
@@ -69,26 +73,24 @@ describe('ExchangeClient', () => {
     const c = client({ MARKET_TYPES: 'spot', MARKETS_TTL: 'PT0.3S' });
     const count = () => fake.requests.filter((r) => r.path.endsWith('/exchangeInfo')).length;
     const before = count();
-    const markets = await c.markets(stats(), log);
+    const markets = await c.markets(ctx());
     expect(Object.values(markets).every((m) => m?.type === 'spot')).toBe(true);
     expect(fake.requests.filter((r) => r.path.endsWith('/exchangeInfo')).slice(-1)[0]?.path).toBe(
       '/api/v3/exchangeInfo',
     );
-    await c.markets(stats(), log);
+    await c.markets(ctx());
     expect(count() - before).toBe(1);
     await new Promise((r) => setTimeout(r, 350));
-    await c.markets(stats(), log);
+    await c.markets(ctx());
     expect(count() - before).toBe(2);
   });
 
   it('a slow exchange times out and is retried within the retry window, then 503', async () => {
     const c = client({ EXCHANGE_TIMEOUT_MS: '100', RETRY_WINDOW_MS: '400' });
-    await c.markets(stats(), log);
+    await c.markets(ctx());
     fake.addFault({ pathPrefix: '/api/v3/depth', delayMs: 300, status: 200, body: '{}' });
     const s = stats();
-    const err = await c
-      .call('fetchOrderBook', s, log, (ex) => ex.fetchOrderBook('BTC/USDT', 5))
-      .catch((e: unknown) => e);
+    const err = await c.orderBook('BTC/USDT', 5, NOW, ctx(s)).catch((e: unknown) => e);
     fake.clearFaults();
     expect(err).toBeInstanceOf(TransientError);
     expect((err as TransientError).status).toBe(503);
@@ -98,19 +100,24 @@ describe('ExchangeClient', () => {
 
   it('a truncated JSON answer is retried and then succeeds', async () => {
     const c = client();
-    await c.markets(stats(), log);
+    await c.markets(ctx());
     fake.addFault({ pathPrefix: '/api/v3/depth', truncate: true, times: 1 });
     const s = stats();
-    const book = await c.call('fetchOrderBook', s, log, (ex) => ex.fetchOrderBook('BTC/USDT', 5));
-    expect(book.bids.length).toBe(5);
+    const book = await c.orderBook('BTC/USDT', 5, NOW, ctx(s));
+    expect(book.filter((l) => l.side === 'bid')).toHaveLength(5);
     expect(s.retries).toBe(1);
   });
 
   it('counts the weight it spends and keeps within WEIGHT_BUDGET_PER_MINUTE', async () => {
     const c = client({ WEIGHT_BUDGET_PER_MINUTE: '1000', MARKET_TYPES: 'spot' });
     const s = stats();
-    await c.markets(s, log);
-    await c.call('fetchOHLCV', s, log, (ex) => ex.fetchOHLCV('BTC/USDT', '1m', NOW - 3_600_000, 1000));
+    await c.markets(ctx(s));
+    await c.candles(
+      'BTC/USDT',
+      parseTimeframe('1m')!,
+      { since: NOW - 3_600_000, until: NOW, limit: 1000, now: NOW },
+      ctx(s),
+    );
     expect(s.requests).toBe(2);
     // ccxt's costs for Binance spot, 0.2 per unit of Binance weight: exchangeInfo 20 -> 4, klines 2 -> 0.4.
     expect(s.weight).toBeCloseTo(4.4, 9);
@@ -118,25 +125,21 @@ describe('ExchangeClient', () => {
     expect(c.budget.limitPerMinute).toBe(1000);
   });
 
-  it("refills ccxt's leaky bucket for idle time, so one heavy call does not delay the next tick", async () => {
+  it("refills ccxt's leaky bucket for idle time, so one heavy call does not delay the next tick", () => {
     let now = 1_000_000;
     const timer = { now: () => now, sleep: async () => undefined };
-    const c = new ExchangeClient(
-      loadExtractConfig({
-        EXCHANGE: 'binance',
-        EXCHANGE_API_BASE_URL: fake.url,
-        K_SINK: 'http://127.0.0.1:9/',
-      }),
-      timer,
-    );
-    const bucket = (c.ex as unknown as { throttler: { config: { tokens: number; capacity: number } } })
-      .throttler.config;
-    expect(bucket.capacity).toBe(20); // one second of Binance's nominal rate (rateLimit 50 ms)
-    const throttle = c.ex.throttle as unknown as (cost: string) => Promise<unknown>;
-    await throttle('16'); // tickers of 20 symbols, cost as ccxt passes it (text)
-    expect(bucket.tokens).toBeCloseTo(4, 9);
+    // ccxt's throttler after a heavy call (tickers of 20 symbols at Binance's rateLimit of 50 ms: cost 16).
+    const throttler = { running: false, config: { tokens: 0, capacity: 1, refillRate: 1 / 50 } };
+    const refill = idleRefill(throttler, 50, timer);
+    expect(throttler.config.capacity).toBe(20); // one second of the nominal rate
+    throttler.config.tokens = 4;
     now += 60_000; // the next tick
-    await throttle('0.4');
-    expect(bucket.tokens).toBeCloseTo(19.6, 9);
+    refill();
+    expect(throttler.config.tokens).toBe(20);
+    throttler.config.tokens = 4;
+    throttler.running = true; // calls queued: ccxt refills by itself
+    now += 60_000;
+    refill();
+    expect(throttler.config.tokens).toBe(4);
   });
 });
