@@ -1,4 +1,6 @@
-// What every benchmark records beside its figures: the machine and the date; and where results go.
+// What every benchmark shares: the machine and the date beside its figures, where results go, processes under
+// measurement (start, peak RSS), load drivers and a counting sink.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -86,4 +88,62 @@ export async function countingSink(): Promise<{
     received: () => received,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+}
+
+/** Processes a benchmark started (killed at its end). */
+export const children: ChildProcess[] = [];
+
+/** Peak and current resident memory of a process, from /proc, in MiB. */
+export function memory(pid: number): { peakMiB: number; rssMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+  return { peakMiB: Math.round(kib('VmHWM') / 102.4) / 10, rssMiB: Math.round(kib('VmRSS') / 102.4) / 10 };
+}
+
+/** Resets a process's peak resident memory (VmHWM) to its current RSS, so that each load step has its own peak. */
+export function resetPeak(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
+/** Runs one load step against process `pid` and adds that step's peak RSS to its figures. */
+export async function step<T extends object>(
+  pid: number,
+  run: () => Promise<T>,
+): Promise<T & { peakMiB: number }> {
+  resetPeak(pid);
+  const row = await run();
+  return { ...row, peakMiB: memory(pid).peakMiB };
+}
+
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Starts a process (with the image's heap flags unless `env` sets NODE_OPTIONS) and waits until `url` answers. */
+export async function start(args: string[], env: Record<string, string>, url: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      LOG_LEVEL: 'ERROR',
+      NODE_OPTIONS: imageNodeOptions(),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
+    try {
+      await (await fetch(url)).arrayBuffer();
+      return child;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`${args.join(' ')} did not answer on ${url}`);
 }

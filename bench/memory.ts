@@ -1,10 +1,8 @@
 // Benchmark: each function's bundle in its own process under load, as a pod runs it: peak RSS (VmHWM) against the
 // 128 MiB goal, and load-raw's events/s and latency with the client, the function and S3 in separate processes.
 // Writes bench/results/memory.json. Usage: npm run bench:memory (PostgreSQL from DATABASE_URL, else embedded)
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBatchEvents } from '../shared/events/batches.ts';
@@ -15,7 +13,17 @@ import { s3Client } from '../shared/lake/s3.ts';
 import { minioPayload } from '../scripts/local/notifier.ts';
 import { startFakeExchange } from '../scripts/offline/fake-exchange.ts';
 import { startDatabase } from '../test/support/postgres.ts';
-import { countingSink, drive, imageNodeOptions, writeResult } from './lib.ts';
+import {
+  children,
+  countingSink,
+  drive,
+  freePort,
+  imageNodeOptions,
+  memory,
+  start,
+  step,
+  writeResult,
+} from './lib.ts';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
 const root = join(import.meta.dirname, '..');
@@ -27,59 +35,6 @@ const LOAD = [
   { concurrency: 16, events: 400 },
   { concurrency: 32, events: 600 },
 ];
-const children: ChildProcess[] = [];
-
-/** Peak and current resident memory of a process, from /proc, in MiB. */
-function memory(pid: number): { peakMiB: number; rssMiB: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
-  return { peakMiB: Math.round(kib('VmHWM') / 102.4) / 10, rssMiB: Math.round(kib('VmRSS') / 102.4) / 10 };
-}
-
-/** Resets a process's peak resident memory (VmHWM) to its current RSS, so that each load step has its own peak. */
-function resetPeak(pid: number): void {
-  writeFileSync(`/proc/${pid}/clear_refs`, '5');
-}
-
-/** Runs one load step against process `pid` and adds that step's peak RSS to its figures. */
-async function step<T extends object>(pid: number, run: () => Promise<T>): Promise<T & { peakMiB: number }> {
-  resetPeak(pid);
-  const row = await run();
-  return { ...row, peakMiB: memory(pid).peakMiB };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** Starts a process and waits until `url` answers. */
-async function start(args: string[], env: Record<string, string>, url: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      LOG_LEVEL: 'ERROR',
-      NODE_OPTIONS: imageNodeOptions(),
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
-    try {
-      await (await fetch(url)).arrayBuffer();
-      return child;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`${args.join(' ')} did not answer on ${url}`);
-}
 
 function batch(i: number) {
   const recs: OhlcvRecord[] = Array.from({ length: 1500 }, (_, k) => ({

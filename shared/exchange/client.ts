@@ -68,7 +68,7 @@ const DATASET_METHODS: Record<Exclude<Dataset, 'markets'>, string[]> = {
 };
 
 /** Sums weights without float noise (ccxt's costs are decimal fractions such as 0.2). */
-function addWeight(a: number, b: number): number {
+export function addWeight(a: number, b: number): number {
   return Math.round((a + b) * 1e6) / 1e6;
 }
 

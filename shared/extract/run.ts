@@ -41,20 +41,45 @@ const SYMBOLS_PER_CALL = 100;
 const TRADES_PAGE_LIMIT = 1000;
 const TRADES_OVERLAP_MS = 60_000;
 
-/** What fetching one series produced, before delivery. */
-interface Fetched<D extends Dataset> {
-  records: RecordOf[D][];
+/** Hands records of one series on as they arrive: events to K_SINK, and a running tally for the summary. */
+type Deliver = (records: RecordOf[Dataset][]) => Promise<void>;
+
+/** What fetching one series did (its records went to `deliver` as they came). */
+interface Fetched {
   window: { since: number; until: number } | null;
   caughtUp: boolean;
   pages: number;
   missing: MissingRange[];
-  /** Cursor to store once every event of the series was accepted (incremental runs only). */
-  nextCursor?: { key: SeriesKey; next: number };
+  /** Incremental runs: the cursor's key and where it may move given what was delivered. */
+  cursor?: { key: SeriesKey; next: (tally: Tally) => number | undefined };
+}
+
+/** Running figures of one series' delivered records (no record is kept). */
+class Tally {
+  records = 0;
+  closed = 0;
+  first: number | null = null;
+  last: number | null = null;
+  lastClosed: number | null = null;
+
+  add(records: readonly RecordOf[Dataset][]): void {
+    for (const r of records as ReadonlyArray<{ ts?: unknown; closed?: unknown }>) {
+      this.records += 1;
+      if (typeof r.ts !== 'number') continue;
+      if (this.first === null || r.ts < this.first) this.first = r.ts;
+      if (this.last === null || r.ts > this.last) this.last = r.ts;
+      if (r.closed === true) {
+        this.closed += 1;
+        if (this.lastClosed === null || r.ts > this.lastClosed) this.lastClosed = r.ts;
+      }
+    }
+  }
 }
 
 /**
- * Extracts everything the request asks for and delivers it to K_SINK. Resolves with the summary once every event
- * was accepted; rejects (transient: 5xx) if any page or any event failed, in which case no cursor moved past it.
+ * Extracts everything the request asks for and delivers it to K_SINK page by page, so memory does not grow with the
+ * window. Resolves with the summary once every event was accepted; rejects (transient: 5xx) if any page or any event
+ * failed, in which case no cursor moved past it (events already accepted load idempotently when it is retried).
  */
 export async function runExtract(
   req: ExtractRequest,
@@ -92,58 +117,52 @@ export async function runExtract(
       const i = next++;
       const plan = plans[i] as SeriesPlan;
       const slog = log.child({ dataset: plan.dataset, ...(plan.symbol ? { symbol: plan.symbol } : {}) });
-      const fetched = await fetchSeries(plan, req, deps, { stats, log: slog });
-      const header: SeriesHeader<Dataset> = {
-        exchange: deps.cfg.exchange,
-        dataset: plan.dataset,
-        symbol: plan.symbol,
-        timeframe: plan.dataset === 'ohlcv' ? plan.tf.text : null,
-        window: fetched.window,
-        requestId: ctx.requestId,
-        extractedAt: deps.now(),
+      const tally = new Tally();
+      let seriesEvents = 0;
+      let window: SeriesHeader<Dataset>['window'] = null;
+      // A page of records becomes its own batch (deterministic id from its records); nothing empty is written.
+      const deliver: Deliver = async (records) => {
+        if (records.length === 0) return;
+        const header: SeriesHeader<Dataset> = {
+          exchange: deps.cfg.exchange,
+          dataset: plan.dataset,
+          symbol: plan.symbol,
+          timeframe: plan.dataset === 'ohlcv' ? plan.tf.text : null,
+          window,
+          requestId: ctx.requestId,
+          extractedAt: deps.now(),
+        };
+        const batch = buildBatchEvents(header, records, deps.cfg.maxEventBytes, ctx.traceparent);
+        for (const event of batch) {
+          bytes += await sendEvent(
+            event,
+            { url: deps.cfg.sinkUrl, timeoutMs: deps.cfg.sinkTimeoutMs, retries: deps.cfg.sinkRetries },
+            slog,
+          );
+          events += 1;
+          seriesEvents += 1;
+        }
+        tally.add(records);
       };
-      // A series with no records writes nothing: its summary and `missing` say what happened.
-      const batch =
-        fetched.records.length === 0
-          ? []
-          : buildBatchEvents(header, fetched.records, deps.cfg.maxEventBytes, ctx.traceparent);
-      for (const event of batch) {
-        bytes += await sendEvent(
-          event,
-          { url: deps.cfg.sinkUrl, timeoutMs: deps.cfg.sinkTimeoutMs, retries: deps.cfg.sinkRetries },
-          slog,
-        );
-        events += 1;
-      }
-      if (fetched.nextCursor) {
-        await deps.cursors.put(fetched.nextCursor.key, {
-          next: fetched.nextCursor.next,
-          updatedAt: deps.now(),
-        });
-      }
-      // A loop, not Math.min(...times): a day of trades is more arguments than a call may take.
-      let first: number | null = null;
-      let last: number | null = null;
-      for (const r of fetched.records as Array<{ ts?: unknown }>) {
-        if (typeof r.ts !== 'number') continue;
-        if (first === null || r.ts < first) first = r.ts;
-        if (last === null || r.ts > last) last = r.ts;
+      const fetched = await fetchSeries(plan, req, deps, { stats, log: slog }, deliver, (w) => {
+        window = w;
+      });
+      const cursorNext = fetched.cursor?.next(tally);
+      if (fetched.cursor && cursorNext !== undefined) {
+        await deps.cursors.put(fetched.cursor.key, { next: cursorNext, updatedAt: deps.now() });
       }
       const summary: SeriesSummary = {
         dataset: plan.dataset,
         symbol: plan.symbol,
-        timeframe: header.timeframe,
-        records: fetched.records.length,
-        closed:
-          plan.dataset === 'ohlcv'
-            ? (fetched.records as RecordOf['ohlcv'][]).filter((r) => r.closed).length
-            : null,
-        first,
-        last,
+        timeframe: plan.dataset === 'ohlcv' ? plan.tf.text : null,
+        records: tally.records,
+        closed: plan.dataset === 'ohlcv' ? tally.closed : null,
+        first: tally.first,
+        last: tally.last,
         window: fetched.window,
         caughtUp: fetched.caughtUp,
         pages: fetched.pages,
-        events: batch.length,
+        events: seriesEvents,
         missing: fetched.missing,
       };
       series[i] = summary;
@@ -232,18 +251,22 @@ async function fetchSeries(
   req: ExtractRequest,
   deps: ExtractDeps,
   call: CallContext,
-): Promise<Fetched<Dataset>> {
+  deliver: Deliver,
+  windowIs: (w: { since: number; until: number }) => void,
+): Promise<Fetched> {
   const { client } = deps;
   const snapshot = { window: null, caughtUp: true, missing: [] as MissingRange[] };
   switch (plan.dataset) {
     case 'markets': {
       const markets = await client.markets(call);
       const wanted = new Set(plan.marketTypes);
-      const records = Object.values(markets)
-        .filter((m): m is NonNullable<Market> => m !== undefined && wanted.has(String(m.type)))
-        .sort((a, b) => (a.symbol < b.symbol ? -1 : 1))
-        .map(toMarket);
-      return { ...snapshot, records, pages: 0 };
+      await deliver(
+        Object.values(markets)
+          .filter((m): m is NonNullable<Market> => m !== undefined && wanted.has(String(m.type)))
+          .sort((a, b) => (a.symbol < b.symbol ? -1 : 1))
+          .map(toMarket),
+      );
+      return { ...snapshot, pages: 0 };
     }
     case 'ohlcv': {
       const tf = plan.tf;
@@ -255,8 +278,8 @@ async function fetchSeries(
       };
       const align = (t: number) => (tf.unit === 'M' || tf.unit === 'w' ? t : Math.floor(t / tf.ms) * tf.ms);
       const w = await resolveWindow(req, key, align, deps);
+      windowIs({ since: w.since, until: w.until });
       const now = deps.now();
-      const records: RecordOf['ohlcv'][] = [];
       const paged = await pageCandles({
         since: w.since,
         until: w.until,
@@ -267,21 +290,23 @@ async function fetchSeries(
         behaviour: client.paging('ohlcv'),
         fetchPage: (since, until, limit) =>
           client.candles(plan.symbol, tf, { since, until, limit, now }, call),
-        deliver: (candles) => void records.push(...candles),
+        deliver: (candles) => deliver(candles.sort((a, b) => a.ts - b.ts)),
       });
-      records.sort((a, b) => a.ts - b.ts);
-      const lastClosed = records.filter((r) => r.closed).at(-1);
-      const fetched: Fetched<'ohlcv'> = {
-        records,
+      return {
         window: { since: w.since, until: w.until },
         caughtUp: w.caughtUp,
         pages: paged.pages,
         missing: paged.missing,
+        ...(w.incremental
+          ? {
+              cursor: {
+                key,
+                next: (t: Tally) =>
+                  t.lastClosed === null ? undefined : cursorBound(paged.missing, nextOpen(tf, t.lastClosed)),
+              },
+            }
+          : {}),
       };
-      if (w.incremental && lastClosed) {
-        fetched.nextCursor = { key, next: cursorBound(paged.missing, nextOpen(tf, lastClosed.ts)) };
-      }
-      return fetched as Fetched<Dataset>;
     }
     case 'trades': {
       const key: SeriesKey = {
@@ -291,7 +316,7 @@ async function fetchSeries(
         timeframe: null,
       };
       const w = await resolveWindow(req, key, (t) => t, deps);
-      const records: RecordOf['trades'][] = [];
+      windowIs({ since: w.since, until: w.until });
       const paged = await pageTrades({
         since: w.since,
         until: w.until,
@@ -300,39 +325,37 @@ async function fetchSeries(
         maxPages: deps.cfg.maxPagesPerSeries,
         behaviour: client.paging('trades'),
         fetchPage: (since, until, limit) => client.trades(plan.symbol, { since, until, limit }, call),
-        deliver: (trades) => void records.push(...trades),
+        deliver: (trades) => deliver(trades.sort((x, y) => x.ts - y.ts || compareIds(x.id, y.id))),
       });
-      records.sort((x, y) => x.ts - y.ts || compareIds(x.id, y.id));
-      const fetched: Fetched<'trades'> = {
-        records,
+      return {
         window: { since: w.since, until: w.until },
         caughtUp: w.caughtUp,
         pages: paged.pages,
         missing: paged.missing,
-      };
-      const newest = records.at(-1);
-      if (w.incremental) {
         // Trades may appear in the API shortly after they happen: the next run re-reads the last minute too.
-        const next = Math.max(newest ? newest.ts : w.since, w.until - TRADES_OVERLAP_MS);
-        fetched.nextCursor = { key, next: cursorBound(paged.missing, next) };
-      }
-      return fetched as Fetched<Dataset>;
+        ...(w.incremental
+          ? {
+              cursor: {
+                key,
+                next: (t: Tally) =>
+                  cursorBound(paged.missing, Math.max(t.last ?? w.since, w.until - TRADES_OVERLAP_MS)),
+              },
+            }
+          : {}),
+      };
     }
     case 'orderbook':
-      return {
-        ...snapshot,
-        records: await client.orderBook(plan.symbol, plan.depth, deps.now(), call),
-        pages: 1,
-      };
+      await deliver(await client.orderBook(plan.symbol, plan.depth, deps.now(), call));
+      return { ...snapshot, pages: 1 };
     case 'tickers':
-      return fetchSnapshots(plan.symbols, 'ticker', deps, call, {
+      return fetchSnapshots(plan.symbols, 'ticker', deps, call, deliver, {
         many: client.capabilities().many.tickers
           ? (group) => client.tickers(group, deps.now(), call)
           : undefined,
         one: (s) => client.ticker(s, deps.now(), call),
       });
     case 'funding':
-      return fetchSnapshots(plan.symbols, 'funding rate', deps, call, {
+      return fetchSnapshots(plan.symbols, 'funding rate', deps, call, deliver, {
         many: client.capabilities().many.funding
           ? (group) => client.fundingRates(group, deps.now(), call)
           : undefined,
@@ -343,18 +366,19 @@ async function fetchSeries(
 
 /**
  * Snapshots of many symbols: one call per group of the same market kind when the exchange can (`many`), else one
- * call per symbol. A symbol the exchange leaves out of its answer is reported in `missing`.
+ * call per symbol; delivered together. A symbol the exchange leaves out of its answer is reported in `missing`.
  */
 async function fetchSnapshots<R>(
   symbols: string[],
   what: string,
   deps: ExtractDeps,
   call: CallContext,
+  deliver: Deliver,
   fetch: {
     many: ((group: string[]) => Promise<Map<string, R>>) | undefined;
     one: (symbol: string) => Promise<R>;
   },
-): Promise<Fetched<Dataset>> {
+): Promise<Fetched> {
   const records: R[] = [];
   const missing: MissingRange[] = [];
   let pages = 0;
@@ -375,7 +399,8 @@ async function fetchSnapshots<R>(
       pages += 1;
     }
   }
-  return { records: records as unknown as RecordOf[Dataset][], window: null, caughtUp: true, pages, missing };
+  await deliver(records as unknown as RecordOf[Dataset][]);
+  return { window: null, caughtUp: true, pages, missing };
 }
 
 /** A snapshot the exchange did not include in its answer: reported, not silently dropped. */

@@ -1,9 +1,10 @@
 // The exchange client against the offline fake: URL rewrite, market cache with TTL, timeouts and bad JSON retried.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadExtractConfig } from '../../../shared/config.ts';
-import { TransientError } from '../../../shared/errors.ts';
+import { PermanentUpstreamError, TransientError } from '../../../shared/errors.ts';
 import {
   ExchangeClient,
+  addWeight,
   ccxtMarketTypes,
   parseRetryAfter,
   rewriteApiUrls,
@@ -33,6 +34,12 @@ describe('pure helpers', () => {
       rest: 'http://127.0.0.1:9000',
       spot: 'http://127.0.0.1:9000/v5',
     });
+  });
+  it('sums ccxt costs without float noise (a summary once said weightUsed 554.9999999999998)', () => {
+    let w = 0;
+    for (let i = 0; i < 2_775; i++) w = addWeight(w, 0.2);
+    expect(w).toBe(555);
+    expect(addWeight(0.1, 0.2)).toBe(0.3);
   });
   it('reads Retry-After as seconds or a date', () => {
     expect(parseRetryAfter('2')).toBe(2000);
@@ -98,6 +105,21 @@ describe('ExchangeClient', () => {
     expect(s.retries).toBeGreaterThan(0);
   });
 
+  it('a 404 (no such route at the host) is permanent at once: no retries, a 4xx naming the exchange and its setting', async () => {
+    const c = client({ EXCHANGE_API_BASE_URL: `${fake.url}/wrong-prefix`, RETRY_WINDOW_MS: '5000' });
+    const s = stats();
+    const started = Date.now();
+    const err = await c.markets(ctx(s)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentUpstreamError);
+    expect((err as PermanentUpstreamError).status).toBe(422);
+    expect((err as PermanentUpstreamError).code).toBe('exchange_route_not_found');
+    expect((err as Error).message).toMatch(
+      /^binance loadMarkets: .*wrong-prefix \(EXCHANGE_API_BASE_URL\) has no such route/,
+    );
+    expect(s.retries).toBe(0);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it('a truncated JSON answer is retried and then succeeds', async () => {
     const c = client();
     await c.markets(ctx());
@@ -120,7 +142,7 @@ describe('ExchangeClient', () => {
     );
     expect(s.requests).toBe(2);
     // ccxt's costs for Binance spot, 0.2 per unit of Binance weight: exchangeInfo 20 -> 4, klines 2 -> 0.4.
-    expect(s.weight).toBeCloseTo(4.4, 9);
+    expect(s.weight).toBe(4.4);
     expect(c.budget.used()).toBe(s.weight);
     expect(c.budget.limitPerMinute).toBe(1000);
   });
