@@ -15,12 +15,13 @@ import type { CallStats, ExchangeClient } from '../exchange/client.ts';
 import type { Exchange, FundingRate, Market, OHLCV, Ticker } from '../exchange/ccxt.ts';
 import {
   RawDecimals,
+  exactRow,
   toFunding,
   toMarket,
   toOhlcv,
   toOrderBookLevels,
   toTicker,
-  toTrade,
+  toTrades,
 } from '../exchange/normalize.ts';
 import { pageCandles, pageTrades, type Candle } from '../exchange/paging.ts';
 import type { CursorStore, SeriesKey } from '../lake/cursors.ts';
@@ -247,7 +248,7 @@ async function fetchSeries(
       const records = Object.values(markets)
         .filter((m): m is NonNullable<Market> => m !== undefined && wanted.has(String(m.type)))
         .sort((a, b) => (a.symbol < b.symbol ? -1 : 1))
-        .map(toMarket);
+        .map((m) => toMarket(m, RawDecimals.none));
       return { ...snapshot, records, pages: 0 };
     }
     case 'ohlcv': {
@@ -267,13 +268,20 @@ async function fetchSeries(
         tf,
         pageLimit,
         maxPages: deps.cfg.maxPagesPerSeries,
-        fetchPage: (since, until, limit) =>
-          client.call(`fetchOHLCV ${plan.symbol} ${tf.text}`, stats, log, (ex) =>
-            ex.fetchOHLCV(plan.symbol, tf.text, since, limit, { until: until - 1 }),
-          ) as Promise<Candle[]>,
+        fetchPage: async (since, until, limit) => {
+          // Each page's decimals become the exchange's text here, while its raw bodies are at hand.
+          const { value, raw } = await client.callWithRaw(
+            `fetchOHLCV ${plan.symbol} ${tf.text}`,
+            stats,
+            log,
+            (ex) => ex.fetchOHLCV(plan.symbol, tf.text, since, limit, { until: until - 1 }),
+          );
+          const texts = new RawDecimals(raw);
+          return value.map((c) => exactRow(c, texts)) as unknown as Candle[];
+        },
       });
       const now = deps.now();
-      const records = paged.items.map((c) => toOhlcv(c as unknown as OHLCV, tf, now));
+      const records = paged.items.map((c) => toOhlcv(c as unknown as OHLCV, tf, now, RawDecimals.none));
       const lastClosed = records.filter((r) => r.closed).at(-1);
       const fetched: Fetched<'ohlcv'> = {
         records,
@@ -301,10 +309,13 @@ async function fetchSeries(
         pageLimit: TRADES_PAGE_LIMIT,
         maxPages: deps.cfg.maxPagesPerSeries,
         fetchPage: async (since, until, limit) => {
-          const trades = await client.call(`fetchTrades ${plan.symbol}`, stats, log, (ex) =>
-            ex.fetchTrades(plan.symbol, since, limit, { until: until - 1 }),
+          const { value: trades, raw } = await client.callWithRaw(
+            `fetchTrades ${plan.symbol}`,
+            stats,
+            log,
+            (ex) => ex.fetchTrades(plan.symbol, since, limit, { until: until - 1 }),
           );
-          return trades.map(toTrade);
+          return toTrades(trades, new RawDecimals(raw));
         },
       });
       const fetched: Fetched<'trades'> = {
@@ -340,13 +351,13 @@ async function fetchSeries(
       return fetchSnapshots(plan.symbols, 'ticker', deps, stats, log, {
         many: can('fetchTickers') ? (ex, group) => ex.fetchTickers(group) : undefined,
         one: (ex, s) => ex.fetchTicker(s),
-        record: (t: Ticker, s) => toTicker(t, deps.now(), s),
+        record: (t: Ticker, s, raw) => toTicker(t, deps.now(), s, raw),
       });
     case 'funding':
       return fetchSnapshots(plan.symbols, 'funding rate', deps, stats, log, {
         many: can('fetchFundingRates') ? (ex, group) => ex.fetchFundingRates(group) : undefined,
         one: (ex, s) => ex.fetchFundingRate(s),
-        record: (f: FundingRate, s) => toFunding(f, deps.now(), s),
+        record: (f: FundingRate, s, raw) => toFunding(f, deps.now(), s, raw),
       });
   }
 }
@@ -364,7 +375,7 @@ async function fetchSnapshots<T, R>(
   fetch: {
     many: ((ex: Exchange, group: string[]) => Promise<Record<string, T>>) | undefined;
     one: (ex: Exchange, symbol: string) => Promise<T>;
-    record: (item: T, symbol: string) => R;
+    record: (item: T, symbol: string, raw: RawDecimals) => R;
   },
 ): Promise<Fetched<Dataset>> {
   const { client } = deps;
@@ -375,21 +386,26 @@ async function fetchSnapshots<T, R>(
     const many = fetch.many;
     const markets = await client.markets(stats, log);
     for (const group of groupBy(symbols, (s) => marketKind(markets, s))) {
-      const items = await client.call(`fetch ${what}s (${group.length})`, stats, log, (ex) =>
-        many(ex, group),
+      const { value: items, raw } = await client.callWithRaw(
+        `fetch ${what}s (${group.length})`,
+        stats,
+        log,
+        (ex) => many(ex, group),
       );
+      const texts = new RawDecimals(raw);
       pages += 1;
       for (const s of group) {
         const item = items[s];
-        if (item) records.push(fetch.record(item, s));
+        if (item) records.push(fetch.record(item, s, texts));
         else missing.push(notReturned(what, s, deps.now()));
       }
     }
   } else {
     for (const s of symbols) {
-      records.push(
-        fetch.record(await client.call(`fetch ${what} ${s}`, stats, log, (ex) => fetch.one(ex, s)), s),
+      const { value, raw } = await client.callWithRaw(`fetch ${what} ${s}`, stats, log, (ex) =>
+        fetch.one(ex, s),
       );
+      records.push(fetch.record(value, s, new RawDecimals(raw)));
       pages += 1;
     }
   }
