@@ -114,6 +114,12 @@ export const recordedCases = recordedEntries
     entry,
   }));
 
+/** The decimal text is a token of the raw reply exactly as written: a quoted string or a bare JSON number. */
+export function inReply(value: string, raw: string): boolean {
+  const escaped = value.replace(/[.+-]/g, '\\$&');
+  return new RegExp(`"${escaped}"|[:,[]\\s*${escaped}(?=\\s*[,\\]}])`).test(raw);
+}
+
 /** A server answering every request with the reply set last, as the recorded exchange did. */
 export async function startReplayServer(): Promise<{
   url: string;

@@ -17,6 +17,7 @@ import {
   EXCHANGES,
   EXCLUSIONS,
   METHODS,
+  inReply,
   recordedCases,
   recordedEntries,
   replay,
@@ -28,12 +29,6 @@ beforeAll(async () => {
   server = await startReplayServer();
 });
 afterAll(() => server.close());
-
-/** The value is a decimal token of the raw reply exactly as written: quoted, or a bare JSON number. */
-function inReply(value: string, raw: string): boolean {
-  const escaped = value.replace(/[.+-]/g, '\\$&');
-  return new RegExp(`"${escaped}"|[:,[]\\s*${escaped}(?=\\s*[,\\]}])`).test(raw);
-}
 
 /** The value appears in the raw reply exactly as text, and equals ccxt's parsed number. */
 function expectExact(value: string | null, raw: string, parsed: unknown): void {
