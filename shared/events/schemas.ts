@@ -97,18 +97,23 @@ export const ohlcvRecord = z.strictObject({
   closed: z.boolean(),
 });
 
-/** One public trade. */
+/** One public trade; every decimal is the exchange's text. */
 export const tradeRecord = z.strictObject({
+  /** The exchange's trade id; without one `seq:<the exchange's sequence>`, else `h:<hash>:<ordinal in the page>`. */
   id: z.string().min(1),
   ts: epochMs,
   side: z.enum(['buy', 'sell']).nullable(),
   price: decimal,
   amount: decimal,
+  /** Only when the exchange sent it; ccxt's price x amount is not stored (see the `trades_derived` view). */
   cost: nullableDecimal,
   takerOrMaker: z.enum(['taker', 'maker']).nullable(),
 });
 
-/** One ticker snapshot. */
+/**
+ * One ticker snapshot. Every decimal is the exchange's text, or null when the exchange did not send it (ccxt's
+ * derived open, change, percentage, vwap and volumes are not stored: see the `ticker_snapshots_derived` view).
+ */
 export const tickerRecord = z.strictObject({
   symbol,
   ts: epochMs,

@@ -28,7 +28,7 @@ import {
   type Market,
   type Ticker,
 } from './ccxt.ts';
-import { RawDecimals, toFunding, toOhlcv, toOrderBookLevels, toTicker, toTrade } from './normalize.ts';
+import { RawDecimals, toFunding, toOhlcv, toOrderBookLevels, toTicker, toTrades } from './normalize.ts';
 import type { PagingBehaviour } from './paging.ts';
 import { VENUES, pagingBehaviour, windowParams } from './venues.ts';
 
@@ -260,10 +260,11 @@ export class ExchangeClient {
     ctx: CallContext,
   ): Promise<OhlcvRecord[]> {
     const params = this.windowed('ohlcv', window.since, window.until);
-    const rows = await this.call(`fetchOHLCV ${symbol} ${tf.text}`, ctx, (ex) =>
+    const { value: rows, raw } = await this.callWithRaw(`fetchOHLCV ${symbol} ${tf.text}`, ctx, (ex) =>
       ex.fetchOHLCV(symbol, tf.text, params.since, window.limit, params.params),
     );
-    return rows.map((row) => toOhlcv(row, tf, window.now));
+    const texts = new RawDecimals(raw);
+    return rows.map((row) => toOhlcv(row, tf, window.now, texts));
   }
 
   /** Trades of `symbol` from `since` (before `until` where the exchange takes it), one request. */
@@ -273,10 +274,10 @@ export class ExchangeClient {
     ctx: CallContext,
   ): Promise<TradeRecord[]> {
     const params = this.windowed('trades', window.since, window.until);
-    const trades = await this.call(`fetchTrades ${symbol}`, ctx, (ex) =>
+    const { value: trades, raw } = await this.callWithRaw(`fetchTrades ${symbol}`, ctx, (ex) =>
       ex.fetchTrades(symbol, params.since, window.limit, params.params),
     );
-    return trades.map(toTrade);
+    return toTrades(trades, new RawDecimals(raw));
   }
 
   /** The order book of `symbol`, `depth` levels a side, with the exchange's text (ccxt parses books to floats). */
@@ -294,31 +295,36 @@ export class ExchangeClient {
 
   /** Tickers of `symbols` (one market kind) in one call, by symbol; a symbol left out is absent. */
   async tickers(symbols: string[], now: number, ctx: CallContext): Promise<Map<string, TickerRecord>> {
-    const all = await this.call(`fetchTickers (${symbols.length})`, ctx, (ex) => ex.fetchTickers(symbols));
-    return bySymbol(symbols, all, (t: Ticker, s) => toTicker(t, now, s));
+    const { value, raw } = await this.callWithRaw(`fetchTickers (${symbols.length})`, ctx, (ex) =>
+      ex.fetchTickers(symbols),
+    );
+    const texts = new RawDecimals(raw);
+    return bySymbol(symbols, value, (t: Ticker, s) => toTicker(t, now, s, texts));
   }
 
   /** The ticker of one symbol. */
   async ticker(symbol: string, now: number, ctx: CallContext): Promise<TickerRecord> {
-    return toTicker(
-      await this.call(`fetchTicker ${symbol}`, ctx, (ex) => ex.fetchTicker(symbol)),
-      now,
-      symbol,
+    const { value, raw } = await this.callWithRaw(`fetchTicker ${symbol}`, ctx, (ex) =>
+      ex.fetchTicker(symbol),
     );
+    return toTicker(value, now, symbol, new RawDecimals(raw));
   }
 
   /** Funding rates of `symbols` (one market kind) in one call, by symbol; a symbol left out is absent. */
   async fundingRates(symbols: string[], now: number, ctx: CallContext): Promise<Map<string, FundingRecord>> {
-    const all = await this.call(`fetchFundingRates (${symbols.length})`, ctx, (ex) =>
+    const { value, raw } = await this.callWithRaw(`fetchFundingRates (${symbols.length})`, ctx, (ex) =>
       ex.fetchFundingRates(symbols),
     );
-    return bySymbol(symbols, all, (f: FundingRate, s) => toFunding(f, now, s));
+    const texts = new RawDecimals(raw);
+    return bySymbol(symbols, value, (f: FundingRate, s) => toFunding(f, now, s, texts));
   }
 
   /** The funding rate of one swap. */
   async fundingRate(symbol: string, now: number, ctx: CallContext): Promise<FundingRecord> {
-    const f = await this.call(`fetchFundingRate ${symbol}`, ctx, (ex) => ex.fetchFundingRate(symbol));
-    return toFunding(f, now, symbol);
+    const { value, raw } = await this.callWithRaw(`fetchFundingRate ${symbol}`, ctx, (ex) =>
+      ex.fetchFundingRate(symbol),
+    );
+    return toFunding(value, now, symbol, new RawDecimals(raw));
   }
 
   /** ccxt's `since` and extra params for a window: the venue's own parameters, `until` only where ccxt maps it. */

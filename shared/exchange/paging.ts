@@ -110,7 +110,8 @@ async function pageWindows<T>(
       reason: `more ${kind.noun} in one millisecond than one page holds`,
       retryable: false,
     });
-  const todo: Window[] = [];
+  // Windows to ask, oldest first, and records waiting until what lies before them has been asked (time order).
+  const todo: Array<Window | { flush: T[] }> = [];
   for (let a = opts.since; a < opts.until; a += opts.span) {
     todo.push({ since: a, until: Math.min(a + opts.span, opts.until) });
   }
@@ -133,7 +134,17 @@ async function pageWindows<T>(
     return found;
   };
 
+  const flush = async (records: T[]) => {
+    delivered += records.length;
+    await opts.deliver(records);
+  };
   while (todo.length > 0) {
+    const next = todo[0] as Window | { flush: T[] };
+    if ('flush' in next) {
+      todo.shift();
+      await flush(next.flush);
+      continue;
+    }
     if (pages >= opts.maxPages) break;
     const w = todo.shift() as Window;
     const page = await ask(w.since, w.tight ? w.until - 1 : w.until);
@@ -145,7 +156,7 @@ async function pageWindows<T>(
     const inside = [...byKey.values()].sort((x, y) => kind.ts(x) - kind.ts(y));
     const fresh = inside.filter((r) => !atEdge.get(kind.ts(r))?.has(kind.key(r)));
     const reachesBack = page.some((r) => kind.ts(r) < w.since);
-    const rest: Window[] = [];
+    const rest: Array<Window | { flush: T[] }> = [];
 
     if (fresh.length > 0) {
       const first = kind.ts(inside[0] as T);
@@ -155,8 +166,6 @@ async function pageWindows<T>(
         for (const r of inside) if (kind.ts(r) === t) keys.add(kind.key(r));
         atEdge.set(t, keys);
       }
-      delivered += fresh.length;
-      await opts.deliver(fresh);
       // Before the oldest record, with its millisecond for trades (others may share it and be cut off).
       const before: Window = { since: w.since, until: kind.resumeAfter(first) === first ? first + 1 : first };
       if (before.until > before.since && !reachesBack) {
@@ -168,6 +177,8 @@ async function pageWindows<T>(
         } else if (b.until) rest.push(before);
         else if ((await fromSince(w.since, inside)) !== true) notServed(before);
       }
+      // The records go out once what lies before them was asked: the sink gets the series in time order.
+      rest.push({ flush: fresh });
       // After the newest record: an exchange answering its newest records (up to `until`) has nothing newer there.
       const resume = kind.resumeAfter(last);
       if (resume < w.until && b.since !== false) rest.push({ since: resume, until: w.until });
@@ -196,6 +207,10 @@ async function pageWindows<T>(
     todo.unshift(...rest);
   }
   for (const w of todo) {
+    if ('flush' in w) {
+      await flush(w.flush);
+      continue;
+    }
     missing.push({
       since: w.since,
       until: w.until,

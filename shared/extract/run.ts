@@ -12,7 +12,7 @@ import {
   type SeriesSummary,
 } from '../events/schemas.ts';
 import type { CallContext, CallStats, ExchangeClient, Market } from '../exchange/client.ts';
-import { toMarket } from '../exchange/normalize.ts';
+import { RawDecimals, toMarket } from '../exchange/normalize.ts';
 import { pageCandles, pageTrades } from '../exchange/paging.ts';
 import { BadRequestError } from '../errors.ts';
 import type { CursorStore, SeriesKey } from '../lake/cursors.ts';
@@ -264,7 +264,7 @@ async function fetchSeries(
         Object.values(markets)
           .filter((m): m is NonNullable<Market> => m !== undefined && wanted.has(String(m.type)))
           .sort((a, b) => (a.symbol < b.symbol ? -1 : 1))
-          .map(toMarket),
+          .map((m) => toMarket(m, RawDecimals.none)),
       );
       return { ...snapshot, pages: 0 };
     }

@@ -215,10 +215,12 @@ describe.each(exchanges)('extract on $id', (x) => {
     const body = { datasets: ['ohlcv'], symbols: [x.spot], since, until: since + minutes * MIN };
     const res = await request(fn.server).post('/').send(body).expect(503);
     expect(res.body.error).toBe('exchange_unavailable');
-    // Pages are delivered as they arrive (memory does not grow with the window): the first one went out.
-    expect(candlesOf(sink, x.spot).map((c) => c.ts)).toEqual(
-      Array.from({ length: x.pageSize }, (_, i) => since + i * MIN),
-    );
+    // Pages are delivered as they arrive, in time order (memory does not grow with the window): what went out is
+    // the start of the window, without a hole (okx's first answer is its newest 100 candles, held until the part
+    // before them is asked, which failed: nothing went out).
+    const sent = candlesOf(sink, x.spot).map((c) => c.ts);
+    expect(sent.length).toBeLessThan(minutes);
+    expect(sent).toEqual(Array.from({ length: sent.length }, (_, i) => since + i * MIN));
     fake.clearFaults();
     await request(fn.server).post('/').send(body).expect(200);
     const all = new Set(candlesOf(sink, x.spot).map((c) => c.ts));

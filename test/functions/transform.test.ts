@@ -7,7 +7,16 @@ import { loadTransformConfig } from '../../shared/config.ts';
 import { buildBatchEvents } from '../../shared/events/batches.ts';
 import { buildEvent, toBinary } from '../../shared/events/cloudevent.ts';
 import type { Dataset, OhlcvRecord, RecordOf, TradeRecord } from '../../shared/events/schemas.ts';
-import { recordedCases, recordsOf, replay, startReplayServer } from '../support/recorded.ts';
+import { RawDecimals, toMarket } from '../../shared/exchange/normalize.ts';
+import type { Market, Ticker, Trade } from '../../shared/exchange/ccxt.ts';
+import {
+  fixtures,
+  inReply,
+  recordedCases,
+  recordsOf,
+  replay,
+  startReplayServer,
+} from '../support/recorded.ts';
 import { functionServer, registerFunction } from '../../shared/http/server.ts';
 import { batchBody, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
 import { startDatabase, type TestDatabase } from '../support/postgres.ts';
@@ -51,8 +60,40 @@ const EXACT: Record<
     table: 'ticker_snapshots',
     key: 'symbol',
     keyOf: (r) => String(r['symbol']),
-    fields: ['bid', 'ask', 'last', 'high', 'low', 'baseVolume', 'quoteVolume'],
-    columns: ['bid', 'ask', 'last', 'high', 'low', 'base_volume', 'quote_volume'],
+    fields: [
+      'bid',
+      'bidVolume',
+      'ask',
+      'askVolume',
+      'last',
+      'open',
+      'high',
+      'low',
+      'vwap',
+      'baseVolume',
+      'quoteVolume',
+      'change',
+      'percentage',
+      'markPrice',
+      'indexPrice',
+    ],
+    columns: [
+      'bid',
+      'bid_volume',
+      'ask',
+      'ask_volume',
+      'last',
+      'open',
+      'high',
+      'low',
+      'vwap',
+      'base_volume',
+      'quote_volume',
+      'change',
+      'percentage',
+      'mark_price',
+      'index_price',
+    ],
   },
   funding: {
     table: 'funding_rates',
@@ -379,7 +420,7 @@ describe('transform', () => {
   });
 
   it.each(recordedCases)(
-    'exactness, $name: stored NUMERIC text equals the exchange decimal',
+    'exactness, $name: stored NUMERIC text is the exchange decimal, as written in its reply',
     async ({ exchange, entry }) => {
       const replayServer = await startReplayServer();
       try {
@@ -410,16 +451,140 @@ describe('transform', () => {
         );
         const byKey = new Map(got.map((r) => [String(r.k), r]));
         expect(byKey.size).toBe(batch.records.length);
+        const body = raw.join('\n');
         for (const rec of batch.records as unknown as Array<Record<string, unknown>>) {
           const row = byKey.get(spec.keyOf(rec))!;
           expect(row, spec.keyOf(rec)).toBeDefined();
-          spec.fields.forEach((f, i) => expect(row[spec.columns[i]!], f).toBe(rec[f] ?? null));
+          spec.fields.forEach((f, i) => {
+            const stored = row[spec.columns[i]!] as string | null;
+            expect(stored, f).toBe(rec[f] ?? null);
+            if (stored !== null) expect(inReply(stored, body), `${f} ${stored} in the reply`).toBe(true);
+          });
         }
       } finally {
         await replayServer.close();
       }
     },
   );
+
+  it('trades_derived: cost_derived is what ccxt computed (price x amount, contract size), for every recorded trade', async () => {
+    const replayServer = await startReplayServer();
+    try {
+      for (const c of recordedCases.filter((k) => k.entry.method === 'fetchTrades')) {
+        const { value, raw } = await replay(c.exchange, c.entry, replayServer);
+        const batch = recordsOf(c.entry, value, raw, Date.UTC(2030, 0, 1));
+        const isolated = `${c.exchange}-derived-${++n}`;
+        const header = {
+          exchange: isolated,
+          window: null,
+          requestId: 'r',
+          extractedAt: Date.UTC(2030, 0, 1),
+        };
+        const market = fixtures[c.exchange]!.markets[batch.symbol!] as NonNullable<Market>;
+        for (const [dataset, symbol, records] of [
+          ['markets', null, [toMarket(market, RawDecimals.none)]],
+          ['trades', batch.symbol, batch.records],
+        ] as const) {
+          const [ev] = buildBatchEvents(
+            { ...header, dataset, symbol, timeframe: null },
+            records as never,
+            1024 * 1024,
+          );
+          const key = batchKey(ev!, ev!.data as never);
+          await putIfChanged(s3.client, s3.settings.bucket, key, batchBody(ev!), {});
+          await post(server(), minio(key)).expect(200);
+        }
+        const got = await rows(
+          `SELECT trade_id, cost::text, cost_derived::text FROM trades_derived WHERE exchange = $1`,
+          [isolated],
+        );
+        const ccxtCost = new Map(
+          (value as Trade[]).map((t, i) => [(batch.records[i] as TradeRecord).id, String(t.cost)]),
+        );
+        expect(got.length, c.name).toBe(ccxtCost.size);
+        for (const r of got) {
+          expect(r.cost, c.name).toBeNull();
+          const eq = await rows('SELECT $1::numeric = $2::numeric AS eq', [
+            r.cost_derived,
+            ccxtCost.get(r.trade_id),
+          ]);
+          expect(eq[0]!.eq, `${c.name}: ${r.cost_derived} = ${ccxtCost.get(r.trade_id)}`).toBe(true);
+        }
+      }
+    } finally {
+      await replayServer.close();
+    }
+  });
+
+  it('ticker_snapshots_derived: what ccxt computes, in exact NUMERIC from the exchange columns', async () => {
+    const replayServer = await startReplayServer();
+    try {
+      const derived: Record<string, Record<string, unknown>> = {};
+      for (const [exchange, symbol] of [
+        ['okx', 'BTC/USDT'],
+        ['kraken', 'BTC/USDT'],
+        ['gate', 'BTC/USDT'],
+        ['binance', 'BTC/USDT'],
+      ] as const) {
+        const c = recordedCases.find(
+          (k) => k.exchange === exchange && k.entry.method === 'fetchTicker' && k.entry.input[0] === symbol,
+        )!;
+        const { value, raw } = await replay(exchange, c.entry, replayServer);
+        const batch = recordsOf(c.entry, value, raw, Date.UTC(2030, 0, 1));
+        const isolated = `${exchange}-derived-${++n}`;
+        const [ev] = buildBatchEvents(
+          {
+            exchange: isolated,
+            dataset: 'tickers',
+            symbol: null,
+            timeframe: null,
+            window: null,
+            requestId: 'r',
+            extractedAt: Date.UTC(2030, 0, 1),
+          },
+          batch.records as never,
+          1024 * 1024,
+        );
+        const key = batchKey(ev!, ev!.data as never);
+        await putIfChanged(s3.client, s3.settings.bucket, key, batchBody(ev!), {});
+        await post(server(), minio(key)).expect(200);
+        const [row] = await rows(
+          `SELECT open::text, change::text, percentage::text, vwap::text, quote_volume::text,
+                  open_derived::text, change_derived::text, percentage_derived::text, average_derived::text,
+                  vwap_derived::text, quote_volume_derived::text
+           FROM ticker_snapshots_derived WHERE exchange = $1`,
+          [isolated],
+        );
+        derived[exchange] = { ...row, ccxt: value as Ticker };
+      }
+      const close = (a: unknown, b: unknown) =>
+        expect(Math.abs(Number(a) - Number(b)) / Math.abs(Number(b))).toBeLessThan(1e-12);
+      // okx sends open and last: change, percentage (ccxt: float noise), vwap and average are derived.
+      const okx = derived['okx']!;
+      const okxCcxt = okx['ccxt'] as Ticker;
+      expect(okx).toMatchObject({ change: null, percentage: null, vwap: null, change_derived: '1218.0' });
+      close(okx['percentage_derived'], okxCcxt.percentage);
+      close(okx['vwap_derived'], okxCcxt.vwap);
+      expect(Number(okx['average_derived'])).toBe(72775.8);
+      expect(okx['percentage_derived']).not.toMatch(/e/);
+      // kraken sends vwap and base volume: ccxt's quote volume (42760586.421038015904) is their product, exactly.
+      expect(derived['kraken']).toMatchObject({
+        quote_volume: null,
+        quote_volume_derived: '42760586.4210380159040',
+      });
+      // gate sends last and change_percentage: open is derived, as ccxt does it.
+      const gate = derived['gate']!;
+      expect(gate).toMatchObject({ open: null, percentage: '1.71' });
+      close(gate['open_derived'], (gate['ccxt'] as Ticker).open);
+      close(gate['change_derived'], (gate['ccxt'] as Ticker).change);
+      // binance sends them all: derived and sent agree.
+      const binance = derived['binance']!;
+      expect(binance).toMatchObject({ change: '1188.75000000', percentage: '1.647' });
+      expect(Number(binance['change_derived'])).toBe(1188.75);
+    } finally {
+      await replayServer.close();
+    }
+  });
 
   it('PostgreSQL failing mid-transaction is a 503 and leaves nothing half-written', async () => {
     await db.pool.query(

@@ -55,13 +55,19 @@ const windowArb = fc
   .map(([start, len]) => ({ since: T0 + start * MIN, until: Math.min(T0 + (start + len) * MIN, NOW) }))
   .filter((w) => w.until > w.since);
 
-/** Checks the promise: delivered once, inside the window, held by the exchange; the rest covered by `missing`. */
+/**
+ * Checks the promise: delivered once, in time order, inside the window, held by the exchange; the rest covered by
+ * `missing`.
+ */
 function checkPromise(
   held: readonly SimRecord[],
   window: { since: number; until: number },
   delivered: readonly SimRecord[],
   result: PagingResult,
 ): void {
+  for (let i = 1; i < delivered.length; i++) {
+    expect(delivered[i]!.ts, 'delivered in time order').toBeGreaterThanOrEqual(delivered[i - 1]!.ts);
+  }
   const keys = delivered.map((r) => r.key);
   expect(new Set(keys).size, 'no record delivered twice').toBe(keys.length);
   expect(result.delivered).toBe(delivered.length);
