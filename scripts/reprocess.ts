@@ -1,7 +1,7 @@
 // `npm run reprocess -- [--prefix=exchange=binance/dataset=ohlcv/] [--date=2026-11-24]`: runs transform's loading
 // over raw objects again, from the raw lake only (no exchange is called). Idempotent: loading twice changes nothing.
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Pool } from 'pg';
+import type { Pool } from '../shared/db/pool.ts';
 import { loadTransformConfig } from '../shared/config.ts';
 import { createPool } from '../shared/db/pool.ts';
 import { BATCH_PREFIX, listKeys } from '../shared/lake/objects.ts';

@@ -7,11 +7,11 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import pg from 'pg';
 import S3rver from 's3rver';
 import { loadCommonConfig } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
-import { createPool } from '../shared/db/pool.ts';
+import { tableRowCounts } from '../shared/db/counts.ts';
+import { createPool, ensureDatabase } from '../shared/db/pool.ts';
 import { EventType, extractBatchSchema, type OhlcvRecord } from '../shared/events/schemas.ts';
 import { BATCH_PREFIX } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
@@ -92,12 +92,7 @@ async function startPostgres(): Promise<string> {
       persistent: true,
     });
     closers.push(() => server.stop());
-    const admin = new pg.Client({ connectionString: server.url });
-    await admin.connect();
-    const exists = await admin.query(`SELECT 1 FROM pg_database WHERE datname = 'crypto'`);
-    if (exists.rowCount === 0) await admin.query('CREATE DATABASE crypto');
-    await admin.end();
-    url = server.url.replace(/\/postgres$/, '/crypto');
+    url = await ensureDatabase(server.url, 'crypto');
   }
   const pool = createPool(loadCommonConfig({ DATABASE_URL: url }).db, 1);
   const applied = await migrate(pool);
@@ -311,11 +306,8 @@ async function report(): Promise<void> {
   if (!databaseForReport) return;
   const pool = createPool(loadCommonConfig({ DATABASE_URL: databaseForReport }).db, 1);
   try {
-    const { rows } = await pool.query<{ t: string; n: number }>(
-      `SELECT 'ohlcv' AS t, count(*)::int AS n FROM ohlcv UNION ALL SELECT 'ticker_snapshots', count(*)::int FROM ticker_snapshots
-       UNION ALL SELECT 'ingestion_ledger', count(*)::int FROM ingestion_ledger UNION ALL SELECT 'rejected_objects', count(*)::int FROM rejected_objects`,
-    );
-    line(`PostgreSQL now holds: ${rows.map((r) => `${r.t} ${r.n}`).join(', ')}`);
+    const counts = await tableRowCounts(pool);
+    line(`PostgreSQL now holds: ${counts.map((c) => `${c.table} ${c.rows}`).join(', ')}`);
   } finally {
     await pool.end();
   }

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CloudEvent } from 'cloudevents';
-import type { Pool } from 'pg';
+import { countClosedCandles } from '../db/counts.ts';
+import type { Pool } from '../db/pool.ts';
 import { buildEvent, toBinary } from '../events/cloudevent.ts';
 import { EventType, type ExtractRequest } from '../events/schemas.ts';
 import { iso, nextOpen, parseTimeframe, type Timeframe } from '../time.ts';
@@ -111,14 +112,7 @@ export function brokerSender(url: string): (event: CloudEvent<unknown>) => Promi
 
 /** Closed candles of a chunk's series already in PostgreSQL, inside the chunk's window. */
 export function loadedCandles(pool: Pool): (c: Chunk) => Promise<number> {
-  return async (c) =>
-    (
-      await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM ohlcv WHERE exchange = $1 AND symbol = $2 AND timeframe = $3
-            AND closed AND open_time >= $4 AND open_time < $5`,
-        [c.exchange, c.symbol, c.timeframe, new Date(c.since), new Date(c.until)],
-      )
-    ).rows[0]!.n;
+  return (c) => countClosedCandles(pool, c);
 }
 
 /** How a chunk ended. */
