@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { loadCommonConfig } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
@@ -14,7 +13,7 @@ import { tableRowCounts } from '../shared/db/counts.ts';
 import { createPool, ensureDatabase } from '../shared/db/pool.ts';
 import { EventType, extractBatchSchema, type OhlcvRecord } from '../shared/events/schemas.ts';
 import { BATCH_PREFIX } from '../shared/lake/objects.ts';
-import { s3Client } from '../shared/lake/s3.ts';
+import { ensureBucket, s3Client } from '../shared/lake/s3.ts';
 import { nextOpen, parseTimeframe } from '../shared/time.ts';
 import { startEmbeddedServer } from './local/embedded-postgres.ts';
 import { readManifests, restrict, wiring } from './local/manifests.ts';
@@ -225,15 +224,11 @@ async function main(): Promise<void> {
     if (key.startsWith(BATCH_PREFIX) && key.endsWith('.json')) queue.push(minioPayload(e));
   });
   const databaseUrl = await startPostgres();
-  await s3Client({
-    endpoint: s3.url,
-    region: 'us-east-1',
-    accessKeyId: 'S3RVER',
-    secretAccessKey: 'S3RVER',
-    bucket: 'crypto-raw',
-  })
-    .send(new CreateBucketCommand({ Bucket: 'crypto-raw' }))
-    .catch(() => undefined);
+  const lake = { endpoint: s3.url, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+  // An external S3 may refuse the local credentials: its bucket is then the operator's to create.
+  await ensureBucket(s3Client({ ...lake, bucket: 'crypto-raw' }), 'crypto-raw').catch((err: unknown) => {
+    if (s3.embedded) throw err;
+  });
 
   const broker = new LocalBroker('default', wired, urls, progressReporter());
   brokerForShutdown = broker;

@@ -1,9 +1,8 @@
 // Dead-letter replay: stored dead letters go back to the Broker without Knative's error attributes, then move aside.
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetterKey } from '../../functions/dead-letter/handler.ts';
 import { REPLAYED_PREFIX, replayDeadLetters } from '../../scripts/replay.ts';
-import { batchBody, putIfChanged } from '../../shared/lake/objects.ts';
+import { batchBody, deadLetterKey, putIfChanged } from '../../shared/lake/objects.ts';
 import { CloudEvent } from 'cloudevents';
 import { startS3, type TestS3 } from '../support/s3.ts';
 import { startSink, type TestSink } from '../support/sink.ts';
