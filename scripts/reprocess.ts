@@ -8,7 +8,7 @@ import { BATCH_PREFIX, listKeys } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { log } from '../shared/log.ts';
 import { loadObject, type LoadResult } from '../shared/transform/load.ts';
-import { UsageError, flags, operatorEnv, runOperator } from './lib/ops.ts';
+import { UsageError, operatorEnv, runOperator } from './lib/ops.ts';
 
 /** Loads every batch object under `prefix` (whose key holds `date=<date>` when given), in key order. */
 export async function reprocess(
@@ -44,8 +44,8 @@ const USAGE = `npm run reprocess -- [--prefix=exchange=binance/dataset=ohlcv/] [
 Database: DATABASE_URL or POSTGRESQL_*; raw bucket: S3_ENDPOINT or MINIO_*. With none of them set: the local run of npm start.`;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await runOperator('reprocess', USAGE, async () => {
-    const f = flags(process.argv.slice(2));
+  const command = { name: 'reprocess', usage: USAGE, values: ['prefix', 'date'], switches: [] };
+  await runOperator(command, async (f) => {
     const cfg = loadTransformConfig(operatorEnv().env);
     const pool = createPool(cfg.db, 2);
     try {

@@ -64,4 +64,24 @@ describe('replayDeadLetters', () => {
     expect(r.failed).toEqual([{ key, reason: expect.stringMatching(/HTTP 503/) }]);
     expect(await keys('_dead-letters/')).toEqual([key]);
   });
+
+  it('reports a stored dead letter that can never be sent without sending it', async () => {
+    const stored = {
+      specversion: '1.0',
+      id: 'dl-3',
+      source: '/cryptopipe/extract/binance',
+      type: 'cryptopipe.extract.batch\nx-injected: 1',
+      data: {},
+    };
+    const key = deadLetterKey({ id: 'dl-3', source: stored.source, type: 'bad' }, Date.UTC(2026, 10, 25));
+    await putIfChanged(s3.client, s3.settings.bucket, key, Buffer.from(JSON.stringify(stored)), {});
+    const before = sink.events.length;
+    const r = await replayDeadLetters(s3.client, s3.settings.bucket, sink.url, {
+      prefix: 'date=2026-11-25/',
+    });
+    expect(r.failed).toEqual([
+      { key, reason: expect.stringMatching(/cannot be sent again: attribute 'type'/) },
+    ]);
+    expect(sink.events.length).toBe(before);
+  });
 });
