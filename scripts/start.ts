@@ -54,12 +54,9 @@ function line(text: string): void {
 }
 
 async function reachable(id: string): Promise<string | undefined> {
-  const ccxt = await import('ccxt');
-  const ex = new (
-    ccxt.default as unknown as Record<string, new () => { urls: { www?: unknown; api: unknown } }>
-  )[id]!();
-  const api = JSON.stringify(ex.urls.api);
-  const host = /https:\/\/([a-z0-9.-]+\.[a-z]{2,})/i.exec(api)?.[1];
+  // Loaded here, not at start: ccxt takes a while to load and an offline run does not need it.
+  const { apiHost } = await import('../shared/exchange/hosts.ts');
+  const host = apiHost(id);
   if (!host) return undefined;
   try {
     await fetch(`https://${host}/`, { method: 'HEAD', signal: AbortSignal.timeout(4000) });
