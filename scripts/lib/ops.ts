@@ -75,7 +75,7 @@ export function flags(argv: readonly string[], spec: FlagSpec): Flags {
   return { get: (name) => values.get(name), has: (name) => switches.has(name) };
 }
 
-/** A usage error: printed with the command's usage, exit code 64 (EX_USAGE). */
+/** A usage error: one line naming the problem and pointing at --help, exit code 64 (EX_USAGE). */
 export class UsageError extends Error {}
 
 export function instantFlag(value: string | undefined, name: string): number | undefined {
