@@ -2,7 +2,15 @@
 // (the schedule's event path), paced by the exchange's limits, with a progress bar; re-running resumes.
 import { planChunks } from '../shared/ops/backfill.ts';
 import { parseTimeframe } from '../shared/time.ts';
-import { UsageError, pacing, flags, instantFlag, operatorEnv, runChunks, runOperator } from './lib/ops.ts';
+import {
+  PACING_FLAGS,
+  UsageError,
+  instantFlag,
+  operatorEnv,
+  pacing,
+  runChunks,
+  runOperator,
+} from './lib/ops.ts';
 
 const USAGE = `npm run backfill -- --exchange=binance --symbols=BTC/USDT,ETH/USDT --timeframe=1h --from=2026-01-01 [--to=2026-02-01]
   --chunk=N          candles per extract request (default: 10 exchange pages)
@@ -13,8 +21,14 @@ const USAGE = `npm run backfill -- --exchange=binance --symbols=BTC/USDT,ETH/USD
   --dry-run          print the chunks, send nothing
 Broker: BROKER_URL; database: DATABASE_URL or POSTGRESQL_*. With none of them set: the local run of npm start.`;
 
-await runOperator('backfill', USAGE, async () => {
-  const f = flags(process.argv.slice(2));
+const COMMAND = {
+  name: 'backfill',
+  usage: USAGE,
+  values: ['exchange', 'symbols', 'symbol', 'timeframe', 'from', 'to', 'progress', ...PACING_FLAGS],
+  switches: ['dry-run'],
+};
+
+await runOperator(COMMAND, async (f) => {
   const exchange = f.get('exchange');
   const symbols = (f.get('symbols') ?? f.get('symbol'))?.split(',').filter(Boolean);
   const timeframe = f.get('timeframe') ?? '1m';

@@ -4,15 +4,21 @@ import { loadCommonConfig } from '../shared/config.ts';
 import { createPool } from '../shared/db/pool.ts';
 import { gapChunks, selectGaps, type GapFilter } from '../shared/ops/repair.ts';
 import { gapsReport } from '../shared/report/queries.ts';
-import { pacing, flags, instantFlag, operatorEnv, runChunks, runOperator } from './lib/ops.ts';
+import { PACING_FLAGS, instantFlag, operatorEnv, pacing, runChunks, runOperator } from './lib/ops.ts';
 
 const USAGE = `npm run repair -- [--exchange=binance] [--symbols=BTC/USDT,...] [--timeframe=1m] [--from=ISO] [--to=ISO] [--dry-run]
   Fills the gaps of the ohlcv table (the 'gaps' of npm run report) inside the selection; same pacing flags as backfill:
   --chunk=N --settle=15s --timeout=2m --concurrency=1
 Broker: BROKER_URL; database: DATABASE_URL or POSTGRESQL_*. With none of them set: the local run of npm start.`;
 
-await runOperator('repair', USAGE, async () => {
-  const f = flags(process.argv.slice(2));
+const COMMAND = {
+  name: 'repair',
+  usage: USAGE,
+  values: ['exchange', 'symbols', 'symbol', 'timeframe', 'from', 'to', ...PACING_FLAGS],
+  switches: ['dry-run'],
+};
+
+await runOperator(COMMAND, async (f) => {
   const { env, local } = operatorEnv();
   const exchange = f.get('exchange');
   const symbols = (f.get('symbols') ?? f.get('symbol'))?.split(',').filter(Boolean);

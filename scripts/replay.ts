@@ -1,16 +1,23 @@
 // Replays dead letters: every event stored under _dead-letters/ is sent back to the Broker (binary mode) and, once
 // accepted, moved to _dead-letters-replayed/. Usage: npm run replay -- [--to=<broker URL>] [--prefix=date=2026-11-24/] [--dry-run]
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { CloudEvent } from 'cloudevents';
 import { loadCommonConfig } from '../shared/config.ts';
-import { toBinary } from '../shared/events/cloudevent.ts';
-import { DEAD_LETTER_PREFIX, listKeyPages } from '../shared/lake/objects.ts';
-import { s3Client } from '../shared/lake/s3.ts';
-import { UsageError, flags, operatorEnv, runOperator } from './lib/ops.ts';
+import { replayMessage } from '../shared/events/replayable.ts';
+import {
+  DEAD_LETTER_PREFIX,
+  REPLAYED_PREFIX,
+  listKeyPages,
+  moveObject,
+  replayedKey,
+} from '../shared/lake/objects.ts';
+import { getObject } from '../shared/lake/read.ts';
+import { s3Client, type S3Client } from '../shared/lake/s3.ts';
+import { ServiceUnreachable, unreachable } from '../shared/unreachable.ts';
+import { UsageError, operatorEnv, runOperator } from './lib/ops.ts';
 
-/** Knative's reason attributes: dropped when the event goes back to the Broker. */
-const ERROR_ATTRIBUTES = ['knativeerrordest', 'knativeerrorcode', 'knativeerrordata'];
-export const REPLAYED_PREFIX = '_dead-letters-replayed/';
+export { REPLAYED_PREFIX };
+
+/** Largest dead letter read back: an event is at most MAX_BODY_BYTES (1 MiB by default) plus its attributes. */
+const MAX_DEAD_LETTER_BYTES = 16 * 1024 * 1024;
 
 /** What a replay did. */
 export interface ReplayResult {
@@ -18,7 +25,11 @@ export interface ReplayResult {
   failed: Array<{ key: string; reason: string }>;
 }
 
-/** Sends every dead letter under `prefix` to `target`; accepted ones move to the replayed prefix. */
+/**
+ * Sends every dead letter under `prefix` to `target`; accepted ones move to the replayed prefix. A dead letter that
+ * cannot be sent or is refused stays and is reported; a Broker or S3 that cannot be reached stops the replay
+ * (ServiceUnreachable or the S3 error), since every other dead letter would fail the same way.
+ */
 export async function replayDeadLetters(
   s3: S3Client,
   bucket: string,
@@ -29,26 +40,28 @@ export async function replayDeadLetters(
   for await (const page of listKeyPages(s3, bucket, DEAD_LETTER_PREFIX + (opts.prefix ?? ''))) {
     for (const key of page) {
       try {
-        const body = await (
-          await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-        ).Body!.transformToString();
-        const stored = JSON.parse(body) as Record<string, unknown>;
-        for (const a of ERROR_ATTRIBUTES) delete stored[a];
-        const event = new CloudEvent(stored);
+        const got = await getObject(s3, bucket, key, MAX_DEAD_LETTER_BYTES);
+        if (got === 'missing') continue; // moved by a replay running beside this one
+        if (got === 'too_large') throw new Error(`larger than ${MAX_DEAD_LETTER_BYTES} bytes`);
+        const message = replayMessage(JSON.parse(got.body.toString('utf8')) as Record<string, unknown>);
         if (opts.dryRun) {
           result.replayed.push(key);
           continue;
         }
-        const { headers, body: payload } = toBinary(event);
-        const res = await fetch(target, { method: 'POST', headers, body: payload });
+        const res = await fetch(target, {
+          method: 'POST',
+          headers: message.headers,
+          body: message.body,
+          signal: AbortSignal.timeout(30_000),
+        }).catch((err: unknown) => {
+          const down = unreachable(err);
+          throw down ? new ServiceUnreachable(`the Broker at ${target}`, down.reason, { cause: err }) : err;
+        });
         if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
-        const moved = REPLAYED_PREFIX + key.slice(DEAD_LETTER_PREFIX.length);
-        await s3.send(
-          new PutObjectCommand({ Bucket: bucket, Key: moved, Body: body, ContentType: 'application/json' }),
-        );
-        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+        await moveObject(s3, bucket, key, replayedKey(key), got.body);
         result.replayed.push(key);
       } catch (err) {
+        if (unreachable(err)) throw err;
         result.failed.push({ key, reason: (err as Error).message });
       }
     }
@@ -60,11 +73,12 @@ const USAGE = `npm run replay -- [--to=<Broker URL>] [--prefix=date=2026-11-24/]
 Broker: --to or BROKER_URL; raw bucket: S3_ENDPOINT or MINIO_*. With none of them set: the local run of npm start.`;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await runOperator('replay', USAGE, async () => {
-    const f = flags(process.argv.slice(2));
+  const command = { name: 'replay', usage: USAGE, values: ['to', 'prefix'], switches: ['dry-run'] };
+  await runOperator(command, async (f) => {
     const { env } = operatorEnv();
     const target = f.get('to') ?? env['BROKER_URL'];
     if (!target) throw new UsageError('give the Broker URL with --to=<url> or BROKER_URL');
+    if (!URL.canParse(target)) throw new UsageError(`'${target}' is not a URL (--to or BROKER_URL)`);
     const cfg = loadCommonConfig(env);
     const dryRun = f.has('dry-run');
     const r = await replayDeadLetters(s3Client(cfg.s3), cfg.s3.bucket, target, {

@@ -6,13 +6,14 @@ import { createPool } from '../shared/db/pool.ts';
 import { DEAD_LETTER_PREFIX, listKeys } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { buildReport, formatReport } from '../shared/report/queries.ts';
-import { flags, operatorEnv, runOperator } from './lib/ops.ts';
+import { operatorEnv, runOperator } from './lib/ops.ts';
 
 const USAGE = `npm run report -- [--json] [--exchange=binance]
 Database: DATABASE_URL or POSTGRESQL_*; raw bucket: S3_ENDPOINT or MINIO_*. With none of them set: the local run of npm start.`;
 
-await runOperator('report', USAGE, async () => {
-  const f = flags(process.argv.slice(2));
+const COMMAND = { name: 'report', usage: USAGE, values: ['exchange'], switches: ['json'] };
+
+await runOperator(COMMAND, async (f) => {
   const cfg = loadCommonConfig(operatorEnv().env);
   const exchange = f.get('exchange');
   const pool = createPool(cfg.db, 2);

@@ -1,14 +1,14 @@
 // `npm run reprocess -- [--prefix=exchange=binance/dataset=ohlcv/] [--date=2026-11-24]`: runs transform's loading
 // over raw objects again, from the raw lake only (no exchange is called). Idempotent: loading twice changes nothing.
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Pool } from 'pg';
+import type { Pool } from '../shared/db/pool.ts';
 import { loadTransformConfig } from '../shared/config.ts';
 import { createPool } from '../shared/db/pool.ts';
 import { BATCH_PREFIX, listKeys } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { log } from '../shared/log.ts';
 import { loadObject, type LoadResult } from '../shared/transform/load.ts';
-import { UsageError, flags, operatorEnv, runOperator } from './lib/ops.ts';
+import { UsageError, operatorEnv, runOperator } from './lib/ops.ts';
 
 /** Loads every batch object under `prefix` (whose key holds `date=<date>` when given), in key order. */
 export async function reprocess(
@@ -44,8 +44,8 @@ const USAGE = `npm run reprocess -- [--prefix=exchange=binance/dataset=ohlcv/] [
 Database: DATABASE_URL or POSTGRESQL_*; raw bucket: S3_ENDPOINT or MINIO_*. With none of them set: the local run of npm start.`;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await runOperator('reprocess', USAGE, async () => {
-    const f = flags(process.argv.slice(2));
+  const command = { name: 'reprocess', usage: USAGE, values: ['prefix', 'date'], switches: [] };
+  await runOperator(command, async (f) => {
     const cfg = loadTransformConfig(operatorEnv().env);
     const pool = createPool(cfg.db, 2);
     try {

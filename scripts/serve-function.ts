@@ -1,5 +1,5 @@
-// Runs one function as its own HTTP server from source, the way its bundle runs in a container.
-// Usage: tsx scripts/serve-function.ts <function> (settings from the environment, PORT included)
+// Runs one function as its own HTTP server from source, the way its bundle runs in a container, but on 127.0.0.1.
+// Usage: tsx scripts/serve-function.ts <function> [--host=127.0.0.1] (settings from the environment, PORT included)
 import { serve, startOrExit } from '../shared/http/serve.ts';
 
 const FUNCTIONS: Record<string, () => Promise<unknown>> = {
@@ -10,13 +10,20 @@ const FUNCTIONS: Record<string, () => Promise<unknown>> = {
   status: () => import('../functions/status/index.ts'),
 };
 
-const name = process.argv[2] ?? '';
+const [name = '', ...rest] = process.argv.slice(2);
 const load = FUNCTIONS[name];
 if (!load) {
   process.stderr.write(`unknown function '${name}'; one of: ${Object.keys(FUNCTIONS).join(', ')}\n`);
   process.exit(64);
 }
+// A function run from source is a developer's: it answers this machine only unless told otherwise.
+const hostFlag = rest.find((a) => a.startsWith('--host='));
+const host = hostFlag ? hostFlag.slice('--host='.length) : '127.0.0.1';
+if (rest.some((a) => a !== hostFlag) || host === '') {
+  process.stderr.write(`usage: tsx scripts/serve-function.ts <function> [--host=127.0.0.1]\n`);
+  process.exit(64);
+}
 await startOrExit(async () => {
   await load();
-  serve(name);
+  serve(name, undefined, host);
 });

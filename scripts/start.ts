@@ -4,19 +4,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import pg from 'pg';
+import { join, relative, resolve } from 'node:path';
 import S3rver from 's3rver';
 import { loadCommonConfig } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
-import { createPool } from '../shared/db/pool.ts';
+import { tableRowCounts } from '../shared/db/counts.ts';
+import { createPool, ensureDatabase } from '../shared/db/pool.ts';
 import { EventType, extractBatchSchema, type OhlcvRecord } from '../shared/events/schemas.ts';
 import { BATCH_PREFIX } from '../shared/lake/objects.ts';
-import { s3Client } from '../shared/lake/s3.ts';
+import { ensureBucket, s3Client } from '../shared/lake/s3.ts';
 import { nextOpen, parseTimeframe } from '../shared/time.ts';
 import { startEmbeddedServer } from './local/embedded-postgres.ts';
+import { takenPorts } from './local/ports.ts';
 import { readManifests, restrict, wiring } from './local/manifests.ts';
 import { LocalBroker, type DeliveryReport } from './local/router.ts';
 import { NotificationQueue, minioPayload, type S3rverEvent } from './local/notifier.ts';
@@ -33,8 +32,12 @@ if (flag('help')) {
   console.log(`npm start -- [--offline] [--once] [--exchanges=binance,bybit] [--port=8080]
   --offline    serve recorded exchange responses (no network needed)
   --once       fire every PingSource once, wait until everything is in PostgreSQL, print the row counts, exit
-Ports: the functions from --port on (extract-<exchange>..., load-raw, transform, dead-letter, status); the Broker on 8070;
-embedded S3 on 4568; embedded PostgreSQL on 54329. Schedules, routes and retries come from knative/base.`);
+  --port=8080 --broker-port=8070 --s3-port=4568 --pg-port=54329
+               the functions from --port on (extract-<exchange>..., load-raw, transform, dead-letter, status), the
+               Broker, embedded S3 and embedded PostgreSQL; all on 127.0.0.1
+  --state-dir=.local
+               where embedded S3 and PostgreSQL keep their files
+Schedules, routes and retries come from knative/base. SIGINT or SIGTERM stops every process.`);
   process.exit(0);
 }
 
@@ -45,22 +48,37 @@ const listed = readFileSync(join(root, 'knative/exchanges.txt'), 'utf8')
   .map((l) => l.replace(/#.*/, '').trim().split(/\s+/)[0] ?? '')
   .filter(Boolean);
 const exchanges = (option('exchanges')?.split(',') ?? listed).filter(Boolean);
-const basePort = Number(option('port') ?? 8080);
-const stateDir = join(root, '.local');
+const basePort = portOption('port', 8080);
+const brokerPort = portOption('broker-port', 8070);
+const s3Port = portOption('s3-port', 4568);
+const pgPort = portOption('pg-port', 54329);
+const stateDir = resolve(root, option('state-dir') ?? '.local');
 const children: ChildProcess[] = [];
 const closers: Array<() => Promise<unknown>> = [];
+
+function portOption(name: string, fallback: number): number {
+  const value = option(name);
+  if (value === undefined) return fallback;
+  const port = Number(value);
+  if (Number.isInteger(port) && port > 0 && port < 65536) return port;
+  console.error(`--${name}: '${value}' is not a port number`);
+  process.exit(64);
+}
+
+/** A path as the user reads it: relative to the project when inside it. */
+function shown(path: string): string {
+  const rel = relative(root, path);
+  return rel.startsWith('..') ? path : rel;
+}
 
 function line(text: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${text}\n`);
 }
 
 async function reachable(id: string): Promise<string | undefined> {
-  const ccxt = await import('ccxt');
-  const ex = new (
-    ccxt.default as unknown as Record<string, new () => { urls: { www?: unknown; api: unknown } }>
-  )[id]!();
-  const api = JSON.stringify(ex.urls.api);
-  const host = /https:\/\/([a-z0-9.-]+\.[a-z]{2,})/i.exec(api)?.[1];
+  // Loaded here, not at start: ccxt takes a while to load and an offline run does not need it.
+  const { apiHost } = await import('../shared/exchange/hosts.ts');
+  const host = apiHost(id);
   if (!host) return undefined;
   try {
     await fetch(`https://${host}/`, { method: 'HEAD', signal: AbortSignal.timeout(4000) });
@@ -70,16 +88,26 @@ async function reachable(id: string): Promise<string | undefined> {
   }
 }
 
+/** Exits with one line when another process (another npm start, most likely) holds one of the ports. */
+async function refuseTakenPorts(ports: Array<[string, number]>): Promise<void> {
+  const taken = await takenPorts(ports);
+  if (taken.length === 0) return;
+  console.error(
+    `ports already in use on 127.0.0.1: ${taken.map(([name, port]) => `${port} (${name})`).join(', ')}; is another npm start running? Stop it, or choose other ports (npm start -- --help)`,
+  );
+  process.exit(1);
+}
+
 /** Embedded S3 (s3rver) unless S3_ENDPOINT is set; `onEvent` receives its object events. */
 async function startS3(onEvent: (e: S3rverEvent) => void): Promise<{ url: string; embedded: boolean }> {
   if (process.env['S3_ENDPOINT']) return { url: process.env['S3_ENDPOINT'], embedded: false };
   const dir = join(stateDir, 's3');
   mkdirSync(dir, { recursive: true });
-  const server = new S3rver({ port: 4568, address: '127.0.0.1', silent: true, directory: dir });
+  const server = new S3rver({ port: s3Port, address: '127.0.0.1', silent: true, directory: dir });
   (server as unknown as { on(name: 'event', fn: (e: S3rverEvent) => void): void }).on('event', onEvent);
   await server.run();
   closers.push(() => server.close());
-  return { url: 'http://127.0.0.1:4568', embedded: true };
+  return { url: `http://127.0.0.1:${s3Port}`, embedded: true };
 }
 
 /** Embedded PostgreSQL (real binaries from npm, data under .local/pg) unless DATABASE_URL is set; migrated. */
@@ -88,22 +116,17 @@ async function startPostgres(): Promise<string> {
   if (!url) {
     const server = await startEmbeddedServer({
       dataDir: join(stateDir, 'pg'),
-      port: 54329,
+      port: pgPort,
       persistent: true,
     });
     closers.push(() => server.stop());
-    const admin = new pg.Client({ connectionString: server.url });
-    await admin.connect();
-    const exists = await admin.query(`SELECT 1 FROM pg_database WHERE datname = 'crypto'`);
-    if (exists.rowCount === 0) await admin.query('CREATE DATABASE crypto');
-    await admin.end();
-    url = server.url.replace(/\/postgres$/, '/crypto');
+    url = await ensureDatabase(server.url, 'crypto');
   }
   const pool = createPool(loadCommonConfig({ DATABASE_URL: url }).db, 1);
   const applied = await migrate(pool);
   await pool.end();
   line(
-    `PostgreSQL ready (${process.env['DATABASE_URL'] ? 'DATABASE_URL' : 'embedded, data in .local/pg'})${applied.length > 0 ? `, applied migrations ${applied.join(', ')}` : ''}`,
+    `PostgreSQL ready (${process.env['DATABASE_URL'] ? 'DATABASE_URL' : `embedded, data in ${shown(join(stateDir, 'pg'))}`})${applied.length > 0 ? `, applied migrations ${applied.join(', ')}` : ''}`,
   );
   return url;
 }
@@ -139,16 +162,9 @@ function progressReporter(): (r: DeliveryReport) => void {
   };
 }
 
-/** How to serve one function from source: as its bundle's entry does (scripts/build.mjs), through tsx. */
+/** How to serve one function from source, on 127.0.0.1: as its bundle's entry does (scripts/build.mjs), through tsx. */
 function entryArgs(name: string): string[] {
-  // scripts/serve-function.ts lists extract, load-raw, transform and dead-letter; status is served the same way.
-  if (name !== 'status') return ['--import', 'tsx', join(root, 'scripts/serve-function.ts'), name];
-  const url = (path: string) => JSON.stringify(pathToFileURL(join(root, path)).href);
-  const code = [
-    `const { serve, startOrExit } = await import(${url('shared/http/serve.ts')});`,
-    `await startOrExit(async () => { await import(${url('functions/status/index.ts')}); serve('status'); });`,
-  ].join('\n');
-  return ['--import', 'tsx', '--input-type=module', '--eval', code];
+  return ['--import', 'tsx', join(root, 'scripts/serve-function.ts'), name, '--host=127.0.0.1'];
 }
 
 function startFunction(
@@ -184,6 +200,26 @@ function startFunction(
 }
 
 async function main(): Promise<void> {
+  const token = randomBytes(16).toString('hex');
+  // The wiring: knative/base as the cluster would run it, restricted to the exchanges asked for.
+  const wired = restrict(
+    wiring(readManifests(join(root, 'knative/base'))),
+    (svc) => !svc.env['EXCHANGE'] || exchanges.includes(svc.env['EXCHANGE']),
+  );
+  const order = (name: string) =>
+    name.startsWith('extract-')
+      ? exchanges.indexOf(name.slice(8))
+      : exchanges.length + ['load-raw', 'transform', 'dead-letter', 'status'].indexOf(name);
+  wired.services.sort((a, b) => order(a.name) - order(b.name));
+  const urls = Object.fromEntries(
+    wired.services.map((svc, i) => [svc.name, `http://127.0.0.1:${basePort + i}/`]),
+  );
+  await refuseTakenPorts([
+    ...wired.services.map((svc, i): [string, number] => [svc.name, basePort + i]),
+    ['the Broker', brokerPort],
+    ...(process.env['S3_ENDPOINT'] ? [] : [['embedded S3', s3Port] as [string, number]]),
+    ...(process.env['DATABASE_URL'] ? [] : [['embedded PostgreSQL', pgPort] as [string, number]]),
+  ]);
   mkdirSync(stateDir, { recursive: true });
   const apis: Record<string, string> = {};
   if (offline) {
@@ -204,20 +240,6 @@ async function main(): Promise<void> {
       }
     }
   }
-  const token = randomBytes(16).toString('hex');
-  // The wiring: knative/base as the cluster would run it, restricted to the exchanges asked for.
-  const wired = restrict(
-    wiring(readManifests(join(root, 'knative/base'))),
-    (svc) => !svc.env['EXCHANGE'] || exchanges.includes(svc.env['EXCHANGE']),
-  );
-  const order = (name: string) =>
-    name.startsWith('extract-')
-      ? exchanges.indexOf(name.slice(8))
-      : exchanges.length + ['load-raw', 'transform', 'dead-letter', 'status'].indexOf(name);
-  wired.services.sort((a, b) => order(a.name) - order(b.name));
-  const urls = Object.fromEntries(
-    wired.services.map((svc, i) => [svc.name, `http://127.0.0.1:${basePort + i}/`]),
-  );
 
   notifications = new NotificationQueue(urls['transform'] as string, token, (status, attempt) => {
     if (attempt === 1 || attempt % 10 === 0)
@@ -230,19 +252,15 @@ async function main(): Promise<void> {
     if (key.startsWith(BATCH_PREFIX) && key.endsWith('.json')) queue.push(minioPayload(e));
   });
   const databaseUrl = await startPostgres();
-  await s3Client({
-    endpoint: s3.url,
-    region: 'us-east-1',
-    accessKeyId: 'S3RVER',
-    secretAccessKey: 'S3RVER',
-    bucket: 'crypto-raw',
-  })
-    .send(new CreateBucketCommand({ Bucket: 'crypto-raw' }))
-    .catch(() => undefined);
+  const lake = { endpoint: s3.url, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+  // An external S3 may refuse the local credentials: its bucket is then the operator's to create.
+  await ensureBucket(s3Client({ ...lake, bucket: 'crypto-raw' }), 'crypto-raw').catch((err: unknown) => {
+    if (s3.embedded) throw err;
+  });
 
   const broker = new LocalBroker('default', wired, urls, progressReporter());
   brokerForShutdown = broker;
-  const brokerUrl = await broker.start(8070);
+  const brokerUrl = await broker.start(brokerPort);
   const bound = new Set(wired.sinkBindings.flatMap((b) => b.services));
   const common = {
     S3_ENDPOINT: s3.url,
@@ -311,17 +329,15 @@ async function report(): Promise<void> {
   if (!databaseForReport) return;
   const pool = createPool(loadCommonConfig({ DATABASE_URL: databaseForReport }).db, 1);
   try {
-    const { rows } = await pool.query<{ t: string; n: number }>(
-      `SELECT 'ohlcv' AS t, count(*)::int AS n FROM ohlcv UNION ALL SELECT 'ticker_snapshots', count(*)::int FROM ticker_snapshots
-       UNION ALL SELECT 'ingestion_ledger', count(*)::int FROM ingestion_ledger UNION ALL SELECT 'rejected_objects', count(*)::int FROM rejected_objects`,
-    );
-    line(`PostgreSQL now holds: ${rows.map((r) => `${r.t} ${r.n}`).join(', ')}`);
+    const counts = await tableRowCounts(pool);
+    line(`PostgreSQL now holds: ${counts.map((c) => `${c.table} ${c.rows}`).join(', ')}`);
   } finally {
     await pool.end();
   }
 }
 
 let stopping = false;
+/** Stops the Broker, every function (SIGKILL after 10 s), then S3, PostgreSQL and the fake exchanges; one line. */
 async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
@@ -329,14 +345,33 @@ async function shutdown(code: number): Promise<void> {
     line(
       `${notifications.size} notification(s) not yet delivered; the objects stay in S3 (reprocess them later)`,
     );
-  await brokerForShutdown?.close();
-  for (const c of children) c.kill('SIGTERM');
+  await brokerForShutdown?.close().catch(() => undefined);
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
   await Promise.all(
-    children.map((c) => (c.exitCode === null ? new Promise((r) => c.on('exit', r)) : undefined)),
+    running.map(
+      (c) =>
+        new Promise<void>((done) => {
+          const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
+          c.once('exit', () => {
+            clearTimeout(kill);
+            done();
+          });
+          c.kill('SIGTERM');
+        }),
+    ),
   );
-  for (const close of closers.reverse()) await close().catch(() => undefined);
+  // Each service gets 15 s to stop: a shutdown never hangs on one of them.
+  for (const close of closers.reverse())
+    await Promise.race([close().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
+  line(
+    `stopped ${children.length} function(s) and ${closers.length + (brokerForShutdown ? 1 : 0)} local service(s)`,
+  );
   process.exit(code);
 }
+// embedded-postgres installs SIGINT/SIGTERM handlers (async-exit-hook) that stop its servers and exit at once, cutting
+// this shutdown short and racing the functions' exit: here PostgreSQL stops last, through its closer.
+process.removeAllListeners('SIGINT');
+process.removeAllListeners('SIGTERM');
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 

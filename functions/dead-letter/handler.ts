@@ -1,20 +1,11 @@
 // The dead-letter receiver: stores each event the Broker gave up on, with Knative's reason attributes, in the raw bucket.
-import { createHash } from 'node:crypto';
 import type { HttpFunction } from '@google-cloud/functions-framework';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
+import { replayProblem } from '../../shared/events/replayable.ts';
 import { functionHandler, readRequest } from '../../shared/http/respond.ts';
-import { DEAD_LETTER_PREFIX, batchBody, putIfChanged } from '../../shared/lake/objects.ts';
-
-/** The key of a dead letter: by the day it arrived, then the event's type, hashed source and id. */
-export function deadLetterKey(event: { id: string; source: string; type: string }, at: number): string {
-  const hash = createHash('sha256').update(`${event.source}\n${event.id}`).digest('hex').slice(0, 16);
-  // A key segment: nothing but safe characters, and never `.` or `..` (S3 clients and servers resolve those).
-  const safe = event.type.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
-  const type = /^\.+$/.test(safe) ? `_${safe}` : safe;
-  return `${DEAD_LETTER_PREFIX}date=${new Date(at).toISOString().slice(0, 10)}/${type}/${hash}.json`;
-}
+import { DEAD_LETTER_PREFIX, batchBody, deadLetterKey, putIfChanged } from '../../shared/lake/objects.ts';
 
 /** Builds the dead-letter function. */
 export function createDeadLetterHandler(
@@ -29,6 +20,15 @@ export function createDeadLetterHandler(
       if (incoming.kind !== 'cloudevent')
         throw new BadRequestError('the dead-letter receiver accepts CloudEvents');
       const { event } = incoming;
+      // Stored, such an event would fail every replay forever: the Broker's dead-letter delivery is refused instead.
+      const problem = replayProblem(event.toJSON());
+      if (problem)
+        throw new BadRequestError(
+          `this event can never be sent again: ${problem}`,
+          undefined,
+          400,
+          'not_replayable',
+        );
       scope.log = scope.log.child({ eventId: event.id, eventSource: event.source });
       const errorData = event['knativeerrordata'];
       const reason = {

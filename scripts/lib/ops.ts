@@ -13,6 +13,7 @@ import {
   type Chunk,
 } from '../../shared/ops/backfill.ts';
 import { parseDuration, parseInstant } from '../../shared/time.ts';
+import { unreachable } from '../../shared/unreachable.ts';
 
 /** Where `npm start` serves its stages: used when the environment names no database, S3 or Broker. */
 export const LOCAL_RUN = {
@@ -40,18 +41,41 @@ export function operatorEnv(env: NodeJS.ProcessEnv = process.env): {
   return { env: { ...LOCAL_RUN, ...env }, local: true };
 }
 
-/** `--name=value` flags of argv. */
-export function flags(argv: readonly string[]): {
-  get(name: string): string | undefined;
-  has(name: string): boolean;
-} {
-  return {
-    get: (name) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3),
-    has: (name) => argv.includes(`--${name}`),
-  };
+/** The flags a command takes: `--name=value` flags and `--name` switches. */
+export interface FlagSpec {
+  values: readonly string[];
+  switches: readonly string[];
 }
 
-/** A usage error: printed with the command's usage, exit code 64 (EX_USAGE). */
+/** The parsed flags of a command line. */
+export interface Flags {
+  get(name: string): string | undefined;
+  has(name: string): boolean;
+}
+
+/**
+ * Parses `--name=value` flags and `--name` switches. An unknown flag, a value flag without `=` (`--exchange binance`),
+ * a switch with a value or a bare word is a UsageError: a command never runs with part of its line ignored.
+ */
+export function flags(argv: readonly string[], spec: FlagSpec): Flags {
+  const values = new Map<string, string>();
+  const switches = new Set<string>();
+  for (const arg of argv) {
+    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new UsageError(`unexpected argument '${arg}' (flags are written --name=value)`);
+    const [, name = '', value] = m;
+    if (spec.values.includes(name)) {
+      if (value === undefined) throw new UsageError(`--${name} takes a value: --${name}=<value>`);
+      values.set(name, value);
+    } else if (spec.switches.includes(name)) {
+      if (value !== undefined) throw new UsageError(`--${name} takes no value`);
+      switches.add(name);
+    } else throw new UsageError(`unknown flag --${name}`);
+  }
+  return { get: (name) => values.get(name), has: (name) => switches.has(name) };
+}
+
+/** A usage error: one line naming the problem and pointing at --help, exit code 64 (EX_USAGE). */
 export class UsageError extends Error {}
 
 export function instantFlag(value: string | undefined, name: string): number | undefined {
@@ -102,10 +126,13 @@ export async function exchangePace(
   return { msPerRequest: ex.rateLimit || 1000, pageLimit };
 }
 
+/** The pacing flags backfill and repair share. */
+export const PACING_FLAGS = ['chunk', 'settle', 'timeout', 'concurrency'] as const;
+
 /** The pacing of backfill and repair: --chunk (default 10 exchange pages) and the least interval it implies from the
  * exchange's pace; --settle, --timeout and --concurrency. */
 export async function pacing(
-  f: ReturnType<typeof flags>,
+  f: Flags,
   exchange: string,
   symbols: readonly string[],
 ): Promise<{
@@ -178,31 +205,64 @@ export async function runChunks(
   }
 }
 
-const UNREACHABLE = /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|3D000|28P01|28000)$/;
+/** Which of the command's services listens on `port`, when exactly one of them does (the error names no service). */
+function serviceOnPort(port: number | undefined): string | undefined {
+  if (port === undefined) return undefined;
+  let cfg: CommonConfig;
+  const { env } = operatorEnv();
+  try {
+    cfg = loadCommonConfig(env);
+  } catch {
+    return undefined;
+  }
+  const portOf = (url: string | undefined, fallback: number) => {
+    if (!url || !URL.canParse(url)) return undefined;
+    const u = new URL(url);
+    return u.port ? Number(u.port) : fallback;
+  };
+  const services: Array<[string, number | undefined]> = [
+    ['PostgreSQL', cfg.db.connectionString ? portOf(cfg.db.connectionString, 5432) : cfg.db.port],
+    ['S3', portOf(cfg.s3.endpoint, cfg.s3.endpoint.startsWith('https:') ? 443 : 80)],
+    ['the Broker', portOf(env['BROKER_URL'], 80)],
+  ];
+  const on = services.filter(([, p]) => p === port);
+  return on.length === 1 ? on[0]![0] : undefined;
+}
+
+/** What an operator command is: its name, usage text and flags. */
+export interface OperatorCommand extends FlagSpec {
+  name: string;
+  usage: string;
+}
 
 /**
- * Runs an operator command: a usage error prints the message and the usage (exit 64), an unreachable database, S3
- * or Broker one line saying what could not be reached (exit 2), a bad setting names the variable (exit 78).
+ * Runs an operator command with its parsed flags: a usage error is one line and exit 64 (EX_USAGE), a database, S3 or
+ * Broker that cannot be used one line saying which and why (exit 2), a bad setting names the variable (exit 78).
  */
-export async function runOperator(name: string, usage: string, main: () => Promise<void>): Promise<void> {
+export async function runOperator(
+  command: OperatorCommand,
+  main: (f: Flags) => Promise<void>,
+  argv: readonly string[] = process.argv.slice(2),
+): Promise<void> {
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-  if (process.argv.includes('--help')) return console.log(usage);
+  const { name, usage } = command;
+  if (argv.includes('--help')) return console.log(usage);
   await startOrExit(async () => {
     try {
-      await main();
+      await main(flags(argv, command));
     } catch (err) {
       if (err instanceof UsageError) {
-        console.error(`${name}: ${err.message}\n\n${usage}`);
+        console.error(`${name}: ${err.message} (usage: npm run ${name} -- --help)`);
         process.exitCode = 64;
         return;
       }
-      const e = err as { code?: string; cause?: { code?: string }; address?: string; port?: number };
-      const code = e.code ?? e.cause?.code ?? '';
-      if (UNREACHABLE.test(code)) {
-        const where = e.address ? ` (${e.address}${e.port ? `:${e.port}` : ''})` : '';
-        console.error(
-          `${name}: cannot reach a service${where}: ${(err as Error).message}. Is npm start running? Otherwise set DATABASE_URL (or POSTGRESQL_*), S3_ENDPOINT (or MINIO_*) and BROKER_URL.`,
-        );
+      const down = unreachable(err);
+      if (down) {
+        const hint = operatorEnv().local
+          ? ' Is npm start running? Otherwise set DATABASE_URL (or POSTGRESQL_*), S3_ENDPOINT (or MINIO_*) and BROKER_URL.'
+          : '';
+        const service = down.service ?? serviceOnPort(down.port) ?? 'a service';
+        console.error(`${name}: cannot reach ${service}: ${down.reason}.${hint}`);
         process.exitCode = 2;
         return;
       }

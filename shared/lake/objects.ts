@@ -1,6 +1,6 @@
 // Raw-lake objects: deterministic, browsable keys for extract batches and their exact bytes (the whole CloudEvent).
 import { createHash } from 'node:crypto';
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { CloudEvent } from 'cloudevents';
 import { TransientError } from '../errors.ts';
 import { canonicalJson } from '../events/batches.ts';
@@ -12,6 +12,27 @@ export const BATCH_PREFIX = 'exchange=';
 
 /** Prefix of the events the Broker gave up on (stored by the dead-letter receiver, replayed by scripts/replay). */
 export const DEAD_LETTER_PREFIX = '_dead-letters/';
+
+/** Prefix where a dead letter moves once the Broker accepted it again. */
+export const REPLAYED_PREFIX = '_dead-letters-replayed/';
+
+/** 16 hex digits of the event's source and id: the same event always gets the same key, different events never collide. */
+function eventHash(event: { id: string; source: string }): string {
+  return createHash('sha256').update(`${event.source}\n${event.id}`).digest('hex').slice(0, 16);
+}
+
+/** The key of a dead letter: by the day it arrived, then the event's type, hashed source and id. */
+export function deadLetterKey(event: { id: string; source: string; type: string }, at: number): string {
+  // A key segment: nothing but safe characters, and never `.` or `..` (S3 clients and servers resolve those).
+  const safe = event.type.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
+  const type = /^\.+$/.test(safe) ? `_${safe}` : safe;
+  return `${DEAD_LETTER_PREFIX}date=${new Date(at).toISOString().slice(0, 10)}/${type}/${eventHash(event)}.json`;
+}
+
+/** Where a replayed dead letter moves: the same key under REPLAYED_PREFIX. */
+export function replayedKey(deadLetter: string): string {
+  return REPLAYED_PREFIX + deadLetter.slice(DEAD_LETTER_PREFIX.length);
+}
 
 function compact(ms: number): string {
   return new Date(ms)
@@ -36,7 +57,7 @@ export function batchKey(event: Pick<CloudEvent<unknown>, 'id' | 'source'>, batc
   const times = recordTimes(batch);
   const from = times.length > 0 ? Math.min(...times) : (batch.window?.since ?? batch.extractedAt);
   const to = times.length > 0 ? Math.max(...times) : (batch.window?.until ?? batch.extractedAt);
-  const hash = createHash('sha256').update(`${event.source}\n${event.id}`).digest('hex').slice(0, 16);
+  const hash = eventHash(event);
   const parts = [
     `exchange=${batch.exchange}`,
     `dataset=${batch.dataset}`,
@@ -104,6 +125,20 @@ export async function putIfChanged(
       { cause: err },
     );
   }
+}
+
+/** Moves an object whose bytes the caller holds: writes `body` at `to`, then deletes `from`. */
+export async function moveObject(
+  s3: S3Client,
+  bucket: string,
+  from: string,
+  to: string,
+  body: Buffer | string,
+): Promise<void> {
+  await s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: to, Body: body, ContentType: 'application/json' }),
+  );
+  await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: from }));
 }
 
 /**

@@ -1,5 +1,5 @@
 // The S3 client for MinIO (path-style, checksums only when required, bounded timeouts) built from the validated settings.
-import { S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config.ts';
 
 /**
@@ -8,6 +8,8 @@ import type { S3Settings } from '../config.ts';
  * own timeout, instead of the 503 that gets it retried.
  */
 export const S3_TIMEOUT_MS = 10_000;
+
+export type { S3Client } from '@aws-sdk/client-s3';
 
 const clients = new Map<string, S3Client>();
 
@@ -36,4 +38,15 @@ export function s3Client(s: S3Settings, opts: { timeoutMs?: number } = {}): S3Cl
     clients.set(key, client);
   }
   return client;
+}
+
+/** Creates the bucket unless it exists (an embedded S3 starts empty); any other failure is thrown. */
+export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'BucketAlreadyOwnedByYou' || name === 'BucketAlreadyExists') return;
+    throw err;
+  }
 }

@@ -3,10 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CloudEvent } from 'cloudevents';
-import type { Pool } from 'pg';
+import { countClosedCandles } from '../db/counts.ts';
+import type { Pool } from '../db/pool.ts';
 import { buildEvent, toBinary } from '../events/cloudevent.ts';
 import { EventType, type ExtractRequest } from '../events/schemas.ts';
 import { iso, nextOpen, parseTimeframe, type Timeframe } from '../time.ts';
+import { ServiceUnreachable, unreachable } from '../unreachable.ts';
 
 /** One extract request of a backfill: a series and a window [since, until) of whole candles. */
 export interface Chunk {
@@ -100,25 +102,29 @@ export function chunkEvent(chunk: Chunk, runId: string, time: number): CloudEven
   });
 }
 
-/** Sends an event to a Broker (or any CloudEvents receiver) in binary mode; a non-2xx answer is an error. */
+/**
+ * Sends an event to a Broker (or any CloudEvents receiver) in binary mode; a non-2xx answer is an error, a Broker that
+ * cannot be reached a ServiceUnreachable.
+ */
 export function brokerSender(url: string): (event: CloudEvent<unknown>) => Promise<void> {
   return async (event) => {
     const { headers, body } = toBinary(event);
-    const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers,
+      body,
+      signal: AbortSignal.timeout(30_000),
+    }).catch((err: unknown) => {
+      const down = unreachable(err);
+      throw down ? new ServiceUnreachable(`the Broker at ${url}`, down.reason, { cause: err }) : err;
+    });
     if (!res.ok) throw new Error(`${url} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
   };
 }
 
 /** Closed candles of a chunk's series already in PostgreSQL, inside the chunk's window. */
 export function loadedCandles(pool: Pool): (c: Chunk) => Promise<number> {
-  return async (c) =>
-    (
-      await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM ohlcv WHERE exchange = $1 AND symbol = $2 AND timeframe = $3
-            AND closed AND open_time >= $4 AND open_time < $5`,
-        [c.exchange, c.symbol, c.timeframe, new Date(c.since), new Date(c.until)],
-      )
-    ).rows[0]!.n;
+  return (c) => countClosedCandles(pool, c);
 }
 
 /** How a chunk ended. */
@@ -259,6 +265,8 @@ export async function runBackfill(
           result.requestsSent += 1;
           ({ outcome, loaded } = await settle(c, loaded));
         } catch (err) {
+          // A Broker that cannot be reached fails every chunk alike: the run stops instead.
+          if (err instanceof ServiceUnreachable) throw err;
           outcome = 'send-failed';
           reason = (err as Error).message;
         }
@@ -284,10 +292,14 @@ export async function runBackfill(
   };
 
   const queue = [...chunks];
+  // The first failure (the database or the Broker out of reach) stops every worker before it is reported.
+  let failed: { error: unknown } | undefined;
   const workers = Array.from({ length: Math.max(1, opts.concurrency) }, async () => {
-    for (let c = queue.shift(); c; c = queue.shift()) await one(c);
+    for (let c = queue.shift(); c && !failed; c = queue.shift())
+      await one(c).catch((error: unknown) => void (failed ??= { error }));
   });
   await Promise.all(workers);
+  if (failed) throw failed.error;
   return result;
 }
 

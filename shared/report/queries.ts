@@ -1,5 +1,5 @@
 // What is loaded, what is missing, what failed: the queries behind `npm run report` and the status page.
-import type { Pool } from 'pg';
+import type { Pool } from '../db/pool.ts';
 import type { Dataset } from '../events/schemas.ts';
 
 /** Narrows a report; every field is optional and exact (no patterns). */

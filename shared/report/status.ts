@@ -1,6 +1,6 @@
 // Everything the status page shows, composed from the report queries (one implementation, two views).
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Pool } from 'pg';
+import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import { readDeadLetters, type DeadLetters } from './dead-letters.ts';
 import {

@@ -1,7 +1,8 @@
 // Loads one raw object into PostgreSQL: validate, write rows, findings and the ledger row in ONE transaction.
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Pool } from 'pg';
 import { TransientError } from '../errors.ts';
+import { loadedEtag, recordLoaded, recordRejected } from '../db/ledger.ts';
+import type { Pool } from '../db/pool.ts';
 import { FINDINGS, inTransaction, upsertRows, writeBatch } from '../db/writers.ts';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../events/cloudevent.ts';
 import {
@@ -71,20 +72,6 @@ export function parseRawObject(body: Buffer): { batch: ExtractBatch; eventId: st
   return { batch: parsed.data, eventId: typeof e['id'] === 'string' ? e['id'] : '' };
 }
 
-async function recordRejection(
-  pool: Pool,
-  bucket: string,
-  key: string,
-  etag: string,
-  r: Rejection,
-): Promise<void> {
-  await pool.query(
-    `INSERT INTO rejected_objects (bucket, object_key, etag, reason, details) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (bucket, object_key, etag) DO UPDATE SET reason = EXCLUDED.reason, details = EXCLUDED.details`,
-    [bucket, key, etag, r.reason, JSON.stringify(r.details ?? {})],
-  );
-}
-
 /**
  * Loads s3://bucket/key. An object already loaded with the same ETag is a no-op (unless `force`); a permanently bad object is
  * recorded in rejected_objects; S3 or PostgreSQL failures are TransientErrors (5xx) and leave nothing half-written.
@@ -100,13 +87,8 @@ export async function loadObject(
     if (got === 'missing') throw new Rejection('object_not_found');
     if (got === 'too_large') throw new Rejection('object_too_large', { maxBytes: deps.maxObjectBytes });
     // `force` (reprocessing) loads again even when the ledger has this ETag: the upserts make that a no-op or a repair.
-    const loaded = opts.force
-      ? { rows: [] as Array<{ etag: string }> }
-      : await deps.pool.query<{ etag: string }>(
-          'SELECT etag FROM ingestion_ledger WHERE bucket = $1 AND object_key = $2',
-          [bucket, key],
-        );
-    if (loaded.rows[0]?.etag === got.etag) return { status: 'unchanged', key, etag: got.etag };
+    const loaded = opts.force ? undefined : await loadedEtag(deps.pool, bucket, key);
+    if (loaded === got.etag) return { status: 'unchanged', key, etag: got.etag };
 
     const { batch, eventId } = parseRawObject(got.body);
     const findings = checkBatch(batch, key);
@@ -119,23 +101,17 @@ export async function loadObject(
         extractedAt: '',
         sourceKey: key,
       });
-      await c.query(
-        `INSERT INTO ingestion_ledger (bucket, object_key, etag, status, exchange, dataset, event_id, rows, row_counts, findings, loaded_at)
-         VALUES ($1, $2, $3, 'loaded', $4, $5, $6, $7, $8, $9, now())
-         ON CONFLICT (bucket, object_key) DO UPDATE SET etag = EXCLUDED.etag, status = EXCLUDED.status, event_id = EXCLUDED.event_id,
-           rows = EXCLUDED.rows, row_counts = EXCLUDED.row_counts, findings = EXCLUDED.findings, loaded_at = EXCLUDED.loaded_at`,
-        [
-          bucket,
-          key,
-          got.etag,
-          batch.exchange,
-          batch.dataset,
-          eventId,
-          batch.records.length,
-          JSON.stringify({ records: batch.records.length, written }),
-          findings.length,
-        ],
-      );
+      await recordLoaded(c, {
+        bucket,
+        key,
+        etag: got.etag,
+        exchange: batch.exchange,
+        dataset: batch.dataset,
+        eventId,
+        records: batch.records.length,
+        written,
+        findings: findings.length,
+      });
       return written;
     });
     deps.log.info('object loaded', {
@@ -182,12 +158,14 @@ async function loadRejected(
   etag: string,
   r: Rejection,
 ): Promise<LoadResult> {
-  await recordRejection(deps.pool, bucket, key, etag, r).catch((e: unknown) => {
-    throw new TransientError(
-      'database_unavailable',
-      `recording rejected object failed: ${(e as Error).message}`,
-    );
-  });
+  await recordRejected(deps.pool, { bucket, key, etag, reason: r.reason, details: r.details ?? {} }).catch(
+    (e: unknown) => {
+      throw new TransientError(
+        'database_unavailable',
+        `recording rejected object failed: ${(e as Error).message}`,
+      );
+    },
+  );
   deps.log.warn('object rejected', { key, reason: r.reason, details: r.details });
   return { status: 'rejected', key, etag, reason: r.reason };
 }

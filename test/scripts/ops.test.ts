@@ -1,20 +1,32 @@
-// The backfill and repair command lines: usage errors, dry runs, requests sent to the Broker, gaps found in PostgreSQL.
+// The operator command lines: usage errors, services out of reach, dry runs, requests sent to the Broker, gaps found
+// in PostgreSQL.
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildEvent } from '../../shared/events/cloudevent.ts';
 import { extractRequestSchema } from '../../shared/events/schemas.ts';
+import { batchBody, deadLetterKey, putIfChanged } from '../../shared/lake/objects.ts';
 import { startDatabase, type TestDatabase } from '../support/postgres.ts';
+import { startS3, type TestS3 } from '../support/s3.ts';
 import { startSink, type TestSink } from '../support/sink.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 let db: TestDatabase;
 let sink: TestSink;
+let s3: TestS3;
 let dir: string;
+/** A loopback port nothing listens on. */
+let closedPort: number;
 
 beforeAll(async () => {
-  [db, sink] = await Promise.all([startDatabase(), startSink()]);
+  [db, sink, s3] = await Promise.all([startDatabase(), startSink(), startS3()]);
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  closedPort = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
   dir = mkdtempSync(join(tmpdir(), 'ops-cli-'));
   // BTC/USDT 1m: 12:00, 12:01, then 12:05 -> a gap of 3 candles [12:02, 12:05).
   await db.pool.query(
@@ -26,6 +38,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sink?.close();
+  await s3?.close();
   await db?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -48,12 +61,138 @@ function run(
   return new Promise((done) => child.on('close', (code) => done({ code, out, err })));
 }
 
+/** One line of output, and no stack trace. */
+const oneLine = (text: string) => {
+  expect(text.trim().split('\n')).toHaveLength(1);
+  expect(text).not.toMatch(/^\s+at /m);
+};
+
+describe('usage errors: one line, exit 64, nothing done', () => {
+  const cases = [
+    {
+      name: 'the space form of a flag',
+      script: 'backfill.ts',
+      args: ['--exchange', 'binance', '--symbols=BTC/USDT', '--from=2026-01-01'],
+      want: 'backfill: --exchange takes a value: --exchange=<value>',
+    },
+    {
+      name: 'an unknown flag',
+      script: 'repair.ts',
+      args: ['--exchnage=binance', '--dry-run'],
+      want: 'repair: unknown flag --exchnage',
+    },
+    {
+      name: 'a bare word',
+      script: 'report.ts',
+      args: ['binance'],
+      want: "report: unexpected argument 'binance'",
+    },
+    {
+      name: 'a value given to a switch',
+      script: 'replay.ts',
+      args: ['--dry-run=yes'],
+      want: 'replay: --dry-run takes no value',
+    },
+    {
+      name: 'the space form of --prefix',
+      script: 'reprocess.ts',
+      args: ['--prefix', 'exchange=binance/'],
+      want: 'reprocess: --prefix takes a value: --prefix=<value>',
+    },
+    {
+      name: 'a required flag missing',
+      script: 'backfill.ts',
+      args: ['--exchange=binance', '--symbols=BTC/USDT'],
+      want: 'backfill: --from is required',
+    },
+  ];
+  for (const c of cases)
+    it(c.name, async () => {
+      const r = await run(c.script, c.args, { BROKER_URL: sink.url, DATABASE_URL: db.url });
+      expect(r.code).toBe(64);
+      expect(r.err).toContain(c.want);
+      expect(r.err).toContain(`npm run ${c.script.replace('.ts', '')} -- --help`);
+      oneLine(r.err);
+      expect(r.out).toBe('');
+    });
+});
+
+describe('a Broker or S3 out of reach: one line, exit 2', () => {
+  const s3Env = () => ({
+    S3_ENDPOINT: s3.settings.endpoint,
+    AWS_ACCESS_KEY_ID: s3.settings.accessKeyId!,
+    AWS_SECRET_ACCESS_KEY: s3.settings.secretAccessKey!,
+    RAW_BUCKET: s3.settings.bucket,
+  });
+  const cases = [
+    {
+      name: 'backfill with the Broker down stops at the first chunk',
+      script: 'backfill.ts',
+      args: [
+        '--exchange=binance',
+        '--symbols=BTC/USDT,ETH/USDT',
+        '--timeframe=1h',
+        '--from=2026-10-01',
+        '--to=2026-10-03',
+        '--chunk=4',
+      ],
+      env: () => ({ DATABASE_URL: db.url, BROKER_URL: `http://127.0.0.1:${closedPort}/` }),
+      want: () => `backfill: cannot reach the Broker at http://127.0.0.1:${closedPort}/: connection refused`,
+    },
+    {
+      name: 'replay without S3 credentials',
+      script: 'replay.ts',
+      args: [],
+      env: () => ({ S3_ENDPOINT: s3.settings.endpoint, BROKER_URL: sink.url }),
+      want: () => 'replay: cannot reach S3: no S3 credentials',
+    },
+    {
+      name: 'replay with S3 down',
+      script: 'replay.ts',
+      args: [],
+      env: () => ({ ...s3Env(), S3_ENDPOINT: `http://127.0.0.1:${closedPort}`, BROKER_URL: sink.url }),
+      want: () => `replay: cannot reach S3: connection refused (127.0.0.1:${closedPort})`,
+    },
+    {
+      name: 'replay with the Broker down stops at the first dead letter',
+      script: 'replay.ts',
+      args: [],
+      env: () => ({ ...s3Env(), BROKER_URL: `http://127.0.0.1:${closedPort}/` }),
+      want: () => `replay: cannot reach the Broker at http://127.0.0.1:${closedPort}/: connection refused`,
+    },
+    {
+      name: 'reprocess without S3 credentials',
+      script: 'reprocess.ts',
+      args: [],
+      env: () => ({ DATABASE_URL: db.url, S3_ENDPOINT: s3.settings.endpoint }),
+      want: () => 'reprocess: cannot reach S3: no S3 credentials',
+    },
+    {
+      name: 'reprocess with S3 down',
+      script: 'reprocess.ts',
+      args: [],
+      env: () => ({ ...s3Env(), DATABASE_URL: db.url, S3_ENDPOINT: `http://127.0.0.1:${closedPort}` }),
+      want: () => `reprocess: cannot reach S3: connection refused (127.0.0.1:${closedPort})`,
+    },
+  ];
+  beforeAll(async () => {
+    // Two dead letters: a replay that cannot reach the Broker must say so once, not once per dead letter.
+    for (const id of ['ops-dl-1', 'ops-dl-2']) {
+      const ev = buildEvent({ id, source: '/test', type: 'cryptopipe.extract.batch', time: 0, data: {} });
+      await putIfChanged(s3.client, s3.settings.bucket, deadLetterKey(ev, 0), batchBody(ev), {});
+    }
+  });
+  for (const c of cases)
+    it(c.name, async () => {
+      const r = await run(c.script, c.args, c.env());
+      expect(r.err).toContain(c.want());
+      oneLine(r.err);
+      expect(r.code).toBe(2);
+    });
+});
+
 describe('npm run backfill', () => {
-  it('explains a usage error and exits 64', async () => {
-    const r = await run('backfill.ts', ['--exchange=binance', '--symbols=BTC/USDT']);
-    expect(r.code).toBe(64);
-    expect(r.err).toContain('backfill: --from is required');
-    expect(r.err).toContain('npm run backfill -- --exchange=binance');
+  it('says when --exchange is not a ccxt exchange', async () => {
     expect(
       (await run('backfill.ts', ['--exchange=nosuchex', '--symbols=X/Y', '--from=2026-01-01'])).err,
     ).toContain("'nosuchex' is not a ccxt exchange id");

@@ -1,9 +1,8 @@
 // Dead-letter replay: stored dead letters go back to the Broker without Knative's error attributes, then move aside.
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetterKey } from '../../functions/dead-letter/handler.ts';
 import { REPLAYED_PREFIX, replayDeadLetters } from '../../scripts/replay.ts';
-import { batchBody, putIfChanged } from '../../shared/lake/objects.ts';
+import { batchBody, deadLetterKey, putIfChanged } from '../../shared/lake/objects.ts';
 import { CloudEvent } from 'cloudevents';
 import { startS3, type TestS3 } from '../support/s3.ts';
 import { startSink, type TestSink } from '../support/sink.ts';
@@ -64,5 +63,25 @@ describe('replayDeadLetters', () => {
     expect(r.replayed).toEqual([]);
     expect(r.failed).toEqual([{ key, reason: expect.stringMatching(/HTTP 503/) }]);
     expect(await keys('_dead-letters/')).toEqual([key]);
+  });
+
+  it('reports a stored dead letter that can never be sent without sending it', async () => {
+    const stored = {
+      specversion: '1.0',
+      id: 'dl-3',
+      source: '/cryptopipe/extract/binance',
+      type: 'cryptopipe.extract.batch\nx-injected: 1',
+      data: {},
+    };
+    const key = deadLetterKey({ id: 'dl-3', source: stored.source, type: 'bad' }, Date.UTC(2026, 10, 25));
+    await putIfChanged(s3.client, s3.settings.bucket, key, Buffer.from(JSON.stringify(stored)), {});
+    const before = sink.events.length;
+    const r = await replayDeadLetters(s3.client, s3.settings.bucket, sink.url, {
+      prefix: 'date=2026-11-25/',
+    });
+    expect(r.failed).toEqual([
+      { key, reason: expect.stringMatching(/cannot be sent again: attribute 'type'/) },
+    ]);
+    expect(sink.events.length).toBe(before);
   });
 });

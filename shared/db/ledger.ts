@@ -1,0 +1,65 @@
+// The ingestion ledger and the rejected objects: which raw object was loaded with which ETag, and which never can be.
+import type { Pool, PoolClient } from 'pg';
+
+/** An object loaded into the tables, as the ledger records it. */
+export interface LoadedObject {
+  bucket: string;
+  key: string;
+  etag: string;
+  exchange: string;
+  dataset: string;
+  eventId: string;
+  /** Records in the batch. */
+  records: number;
+  /** Rows written or replaced. */
+  written: number;
+  findings: number;
+}
+
+/** An object that can never load, with the reason and what helps to see why. */
+export interface RejectedObject {
+  bucket: string;
+  key: string;
+  etag: string;
+  reason: string;
+  details: Record<string, unknown>;
+}
+
+/** The ETag the ledger holds for s3://bucket/key, or undefined when the object was never loaded. */
+export async function loadedEtag(pool: Pool, bucket: string, key: string): Promise<string | undefined> {
+  const { rows } = await pool.query<{ etag: string }>(
+    'SELECT etag FROM ingestion_ledger WHERE bucket = $1 AND object_key = $2',
+    [bucket, key],
+  );
+  return rows[0]?.etag;
+}
+
+/** Records a loaded object (replacing an earlier load of the same key); run it in the transaction of the rows. */
+export async function recordLoaded(client: PoolClient, o: LoadedObject): Promise<void> {
+  await client.query(
+    `INSERT INTO ingestion_ledger (bucket, object_key, etag, status, exchange, dataset, event_id, rows, row_counts, findings, loaded_at)
+     VALUES ($1, $2, $3, 'loaded', $4, $5, $6, $7, $8, $9, now())
+     ON CONFLICT (bucket, object_key) DO UPDATE SET etag = EXCLUDED.etag, status = EXCLUDED.status, event_id = EXCLUDED.event_id,
+       rows = EXCLUDED.rows, row_counts = EXCLUDED.row_counts, findings = EXCLUDED.findings, loaded_at = EXCLUDED.loaded_at`,
+    [
+      o.bucket,
+      o.key,
+      o.etag,
+      o.exchange,
+      o.dataset,
+      o.eventId,
+      o.records,
+      JSON.stringify({ records: o.records, written: o.written }),
+      o.findings,
+    ],
+  );
+}
+
+/** Records (or updates the reason of) an object that can never load. */
+export async function recordRejected(pool: Pool, o: RejectedObject): Promise<void> {
+  await pool.query(
+    `INSERT INTO rejected_objects (bucket, object_key, etag, reason, details) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (bucket, object_key, etag) DO UPDATE SET reason = EXCLUDED.reason, details = EXCLUDED.details`,
+    [o.bucket, o.key, o.etag, o.reason, JSON.stringify(o.details)],
+  );
+}
