@@ -224,7 +224,9 @@ describe.each(exchanges)('extract on $id', (x) => {
     fake.clearFaults();
     await request(fn.server).post('/').send(body).expect(200);
     const all = new Set(candlesOf(sink, x.spot).map((c) => c.ts));
-    expect([...all].sort((a, b) => a - b)).toEqual(Array.from({ length: minutes }, (_, i) => since + i * MIN));
+    expect([...all].sort((a, b) => a - b)).toEqual(
+      Array.from({ length: minutes }, (_, i) => since + i * MIN),
+    );
   });
 
   it('418 stops all calls at once and honours Retry-After', async () => {
