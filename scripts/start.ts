@@ -77,8 +77,8 @@ function line(text: string): void {
 
 async function reachable(id: string): Promise<string | undefined> {
   // Loaded here, not at start: ccxt takes a while to load and an offline run does not need it.
-  const { apiHost } = await import('../shared/exchange/hosts.ts');
-  const host = apiHost(id);
+  const { exchangeProfile } = await import('../shared/exchange/profile.ts');
+  const host = exchangeProfile(id)?.host;
   if (!host) return undefined;
   try {
     await fetch(`https://${host}/`, { method: 'HEAD', signal: AbortSignal.timeout(4000) });

@@ -1,13 +1,13 @@
 // Entry of the extract function: settings from the environment, then the handler registered as `extract`.
 import { loadExtractConfig } from '../../shared/config.ts';
 import { registerFunction } from '../../shared/http/server.ts';
-import { availableExchanges } from '../../shared/exchange/ccxt.ts';
+import { exchangeIds } from '../../shared/exchange/profile.ts';
 import { getClient } from '../../shared/exchange/client.ts';
 import { NoCursorStore, S3CursorStore } from '../../shared/lake/cursors.ts';
 import { registerSecret, setLogLevel } from '../../shared/log.ts';
 import { createExtractHandler } from './handler.ts';
 
-const cfg = loadExtractConfig(process.env, availableExchanges());
+const cfg = loadExtractConfig(process.env, exchangeIds());
 setLogLevel(cfg.logLevel);
 registerSecret(cfg.s3.secretAccessKey);
 

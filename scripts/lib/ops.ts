@@ -106,24 +106,13 @@ export async function exchangePace(
   exchange: string,
   symbols: readonly string[],
 ): Promise<{ msPerRequest: number; pageLimit: number }> {
-  const { newExchange } = await import('../../shared/exchange/ccxt.ts');
-  let ex;
-  try {
-    ex = newExchange(exchange, {});
-  } catch {
-    throw new UsageError(`--exchange: '${exchange}' is not a ccxt exchange id`);
-  }
-  const features = (ex as unknown as { features?: Record<string, Record<string, unknown> | undefined> })
-    .features;
-  const limitOf = (kind: string) => {
-    const byType = features?.[kind];
-    const scoped = (kind === 'spot' ? byType : (byType?.['linear'] ?? byType)) as
-      Record<string, unknown> | undefined;
-    const limit = (scoped?.['fetchOHLCV'] as { limit?: unknown } | undefined)?.limit;
-    return typeof limit === 'number' ? limit : 100;
-  };
-  const pageLimit = Math.min(...symbols.map((s) => limitOf(s.includes(':') ? 'swap' : 'spot')));
-  return { msPerRequest: ex.rateLimit || 1000, pageLimit };
+  const { exchangeProfile } = await import('../../shared/exchange/profile.ts');
+  const profile = exchangeProfile(exchange);
+  if (!profile) throw new UsageError(`--exchange: '${exchange}' is not a ccxt exchange id`);
+  const pageLimit = Math.min(
+    ...symbols.map((s) => profile.candleLimit[s.includes(':') ? 'swap' : 'spot'] ?? 100),
+  );
+  return { msPerRequest: profile.msPerRequest, pageLimit };
 }
 
 /** The pacing flags backfill and repair share. */
