@@ -119,19 +119,23 @@ export function inReply(value: string, raw: string): boolean {
   return new RegExp(`"${escaped}"|[:,[]\\s*${escaped}(?=\\s*[,\\]}])`).test(raw);
 }
 
-/** A server answering every request with the reply set last, as the recorded exchange did. */
+/** A server answering every request with the reply set last, as the recorded exchange did; it logs request URLs. */
 export async function startReplayServer(): Promise<{
   url: string;
+  requests: string[];
   reply(body: string): void;
   close(): Promise<void>;
 }> {
   let body = '{}';
-  const server: Server = createServer((_req, res) =>
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body),
-  );
+  const requests: string[] = [];
+  const server: Server = createServer((req, res) => {
+    requests.push(req.url ?? '/');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
     reply: (b) => {
       body = b;
     },
