@@ -1,16 +1,20 @@
-// An offline exchange for binance, bybit and okx: each one's public REST API in its own wire format
-// (scripts/offline/venues/), deterministic data, the instruments of the recorded fixtures, and injectable faults.
-// ccxt's real code talks to it.
+// An offline exchange for binance, bybit, okx, kraken, kucoin, gate and bitget: each one's public REST API in its
+// own wire format (scripts/offline/venues/), deterministic data, the instruments of the recorded fixtures, and
+// injectable faults. ccxt's real code talks to it.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiError, MIN, RawJson, loadMarkets, type Market, type Venue } from './core.ts';
 import { binance, binanceWeight } from './venues/binance.ts';
+import { bitget } from './venues/bitget.ts';
 import { bybit } from './venues/bybit.ts';
+import { gate } from './venues/gate.ts';
+import { kraken } from './venues/kraken.ts';
+import { kucoin } from './venues/kucoin.ts';
 import { okx } from './venues/okx.ts';
 
 export { binanceWeight };
 
-const VENUES = { binance, bybit, okx } satisfies Record<string, Venue>;
+const VENUES = { binance, bybit, okx, kraken, kucoin, gate, bitget } satisfies Record<string, Venue>;
 
 /** Exchanges the fake speaks. */
 export type FakeExchangeId = keyof typeof VENUES;
@@ -79,8 +83,13 @@ function syntheticSpot(markets: Market[], n: number): Market[] {
 
 /** What each exchange says for a path it does not have (sent with HTTP 404). */
 function notFoundMessage(exchange: FakeExchangeId, path: string): string {
-  void exchange;
-  return `no such endpoint ${path}`;
+  const own: Partial<Record<FakeExchangeId, string>> = {
+    kraken: 'Unknown method',
+    kucoin: 'Url Not Found',
+    gate: 'Not Found',
+    bitget: 'Request URL NOT FOUND',
+  };
+  return own[exchange] ?? `no such endpoint ${path}`;
 }
 
 function faultBody(venue: Venue, status: number, now: number): string {
