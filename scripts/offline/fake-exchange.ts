@@ -119,6 +119,10 @@ export async function startFakeExchange(opts: {
   weightLimits?: { spot: number; futures: number };
 }): Promise<FakeExchange> {
   const { exchange } = opts;
+  if (!isFakeExchangeId(exchange))
+    throw new Error(
+      `no offline simulator for '${String(exchange)}' (there are: ${FAKE_EXCHANGES.join(', ')})`,
+    );
   const markets = syntheticSpot(
     loadMarkets(exchange),
     exchange === 'binance' ? (opts.syntheticSymbols ?? 0) : 0,
