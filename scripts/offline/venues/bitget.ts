@@ -110,7 +110,7 @@ function routes(markets: Market[]): Record<string, Route> {
   const ok = (data: unknown, now: number) => ({ code: '00000', msg: 'success', requestTime: now, data });
 
   /**
-   * Candles as Bitget serves them: the newest `limit` of the window, oldest first. The recent endpoint reaches back
+   * Candles as Bitget serves them: the newest `limit` of [startTime, endTime), oldest first. The recent endpoint reaches back
    * only `bitgetRecentSpan`; the history endpoint needs `endTime`, answers at most 200 and (spot) ignores startTime.
    */
   const candles =
@@ -129,7 +129,8 @@ function routes(markets: Market[]): Record<string, Route> {
         throw invalid('The time range between startTime and endTime cannot exceed 90 days');
       if (!history) start = Math.max(start, now - bitgetRecentSpan(ms));
       const s = kind === 'spot' ? spotStyle(m) : mixStyle(m);
-      const times = candleTimes(ms, start, endTime ?? now, now).slice(-limit);
+      // endTime is exclusive ("the chart data before this time stamp").
+      const times = candleTimes(ms, start, (endTime ?? now + 1) - 1, now).slice(-limit);
       const price = q['kLineType'] === 'mark' || q['kLineType'] === 'index';
       return ok(
         times.map((t) => {

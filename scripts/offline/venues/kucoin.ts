@@ -137,7 +137,10 @@ function routes(markets: Market[]): Record<string, Route> {
   }
 }
 
-/** KuCoin spot (its futures are the separate ccxt class kucoinfutures). */
+/**
+ * KuCoin spot. ccxt 4.5.84's `kucoin` class also asks KuCoin Futures' contracts/active when swaps are configured;
+ * no contract instruments were recorded, so it lists none (kucoinfutures is the class made for KuCoin Futures).
+ */
 export const kucoin: Venue = {
   routes,
   errorBody: (code, message) => JSON.stringify({ code: String(code), msg: message }),
