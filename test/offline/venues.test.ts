@@ -70,8 +70,11 @@ const lastBody = (fake: FakeExchange, path: string) => {
   return { ...r, json: JSON.parse(r.body) as unknown };
 };
 
-it('serves the seven venues', () => {
+it('serves the seven venues, and names them when asked for another', async () => {
   expect(FAKE_EXCHANGES).toEqual(venues.map((v) => v.id));
+  await expect(startFakeExchange({ exchange: 'krakenfutures' as FakeExchangeId })).rejects.toThrow(
+    "no offline simulator for 'krakenfutures' (there are: binance, bybit, okx, kraken, kucoin, gate, bitget)",
+  );
 });
 
 describe.each(venues)('$id through ccxt', (v) => {
