@@ -42,6 +42,8 @@ export interface Venue {
   errorBody(code: string | number, message: string, now: number): string;
   /** Business codes for: an unknown route (sent with HTTP 404), rate limits (429/418), any other failure. */
   codes: { notFound: string | number; tooMany: string | number; failure: string | number };
+  /** What the exchange says for a path it does not have (default: names the path). */
+  notFoundMessage?: string;
 }
 
 export const LISTED_AT = Date.UTC(2020, 0, 1);

@@ -81,17 +81,6 @@ function syntheticSpot(markets: Market[], n: number): Market[] {
   return [...markets, ...extra];
 }
 
-/** What each exchange says for a path it does not have (sent with HTTP 404). */
-function notFoundMessage(exchange: FakeExchangeId, path: string): string {
-  const own: Partial<Record<FakeExchangeId, string>> = {
-    kraken: 'Unknown method',
-    kucoin: 'Url Not Found',
-    gate: 'Not Found',
-    bitget: 'Request URL NOT FOUND',
-  };
-  return own[exchange] ?? `no such endpoint ${path}`;
-}
-
 function faultBody(venue: Venue, status: number, now: number): string {
   if (status === 418) return venue.errorBody(venue.codes.tooMany, 'Way too many requests; IP banned', now);
   if (status === 429) return venue.errorBody(venue.codes.tooMany, 'Too many requests', now);
@@ -192,7 +181,10 @@ export async function startFakeExchange(opts: {
     const route = routes[path];
     if (!route) {
       process.stderr.write(`fake ${exchange}: no route for ${req.method} ${path}\n`);
-      return send(404, venue.errorBody(venue.codes.notFound, notFoundMessage(exchange, path), now));
+      return send(
+        404,
+        venue.errorBody(venue.codes.notFound, venue.notFoundMessage ?? `no such endpoint ${path}`, now),
+      );
     }
     try {
       const answer = route(query, now);

@@ -311,4 +311,5 @@ export const bitget: Venue = {
   errorBody: (code, message, now) =>
     JSON.stringify({ code: String(code), msg: message, requestTime: now, data: null }),
   codes: { notFound: '40404', tooMany: '429', failure: '40725' },
+  notFoundMessage: 'Request URL NOT FOUND',
 };

@@ -240,4 +240,5 @@ export const gate: Venue = {
   routes,
   errorBody: (code, message) => JSON.stringify({ label: String(code), message }),
   codes: { notFound: 'NOT_FOUND', tooMany: 'TOO_MANY_REQUESTS', failure: 'SERVER_ERROR' },
+  notFoundMessage: 'Not Found',
 };

@@ -138,4 +138,5 @@ export const kraken: Venue = {
   // Kraken reports errors as "<category>:<message>" strings in `error`.
   errorBody: (code, message) => JSON.stringify({ error: [`${code}:${message}`] }),
   codes: { notFound: 'EGeneral', tooMany: 'EAPI', failure: 'EService' },
+  notFoundMessage: 'Unknown method',
 };

@@ -145,4 +145,5 @@ export const kucoin: Venue = {
   routes,
   errorBody: (code, message) => JSON.stringify({ code: String(code), msg: message }),
   codes: { notFound: '404000', tooMany: '429000', failure: '500000' },
+  notFoundMessage: 'Url Not Found',
 };
