@@ -19,7 +19,12 @@ import { takenPorts } from './local/ports.ts';
 import { readManifests, restrict, wiring } from './local/manifests.ts';
 import { LocalBroker, type DeliveryReport } from './local/router.ts';
 import { NotificationQueue, minioPayload, type S3rverEvent } from './local/notifier.ts';
-import { startFakeExchange, type FakeExchangeId } from './offline/fake-exchange.ts';
+import {
+  FAKE_EXCHANGES,
+  isFakeExchangeId,
+  startFakeExchange,
+  type FakeExchangeId,
+} from './offline/fake-exchange.ts';
 
 const root = resolve(import.meta.dirname, '..');
 // The AWS SDK's notice that its 2027 releases need Node 22 is not actionable in a local run on Node 20.
@@ -223,6 +228,11 @@ async function main(): Promise<void> {
   mkdirSync(stateDir, { recursive: true });
   const apis: Record<string, string> = {};
   if (offline) {
+    // An exchange without an offline simulator is left out of the run (its extract too), said in one line each.
+    for (const id of exchanges.filter((x) => !isFakeExchangeId(x))) {
+      exchanges.splice(exchanges.indexOf(id), 1);
+      line(`offline: ${id} skipped: no offline simulator for it (there are: ${FAKE_EXCHANGES.join(', ')})`);
+    }
     for (const [i, id] of exchanges.entries()) {
       const fake = await startFakeExchange({ exchange: id as FakeExchangeId, port: 9101 + i });
       closers.push(() => fake.close());

@@ -175,7 +175,11 @@ describe('manifests', () => {
     expect(w.services.map((s) => s.name).sort()).toEqual([
       'dead-letter',
       'extract-binance',
+      'extract-bitget',
       'extract-bybit',
+      'extract-gate',
+      'extract-kraken',
+      'extract-kucoin',
       'extract-okx',
       'load-raw',
       'status',
@@ -193,7 +197,18 @@ describe('manifests', () => {
     });
     expect(w.pings.filter((p) => p.extensions['exchange'] === 'binance').length).toBeGreaterThanOrEqual(3);
     expect(w.sinkBindings).toEqual([
-      { sink: 'default', services: ['extract-binance', 'extract-bybit', 'extract-okx'] },
+      {
+        sink: 'default',
+        services: [
+          'extract-binance',
+          'extract-bitget',
+          'extract-bybit',
+          'extract-gate',
+          'extract-kraken',
+          'extract-kucoin',
+          'extract-okx',
+        ],
+      },
     ]);
   });
 });
