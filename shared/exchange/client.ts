@@ -30,7 +30,7 @@ import {
 } from './ccxt.ts';
 import { RawDecimals, toFunding, toOhlcv, toOrderBookLevels, toTicker, toTrades } from './normalize.ts';
 import type { PagingBehaviour } from './paging.ts';
-import { VENUES, pagingBehaviour, windowParams } from './venues.ts';
+import { VENUES, bookDepth, pagingBehaviour, windowParams } from './venues.ts';
 
 /** Counters of one extract request, attributed to its exchange calls through async context. */
 export interface CallStats {
@@ -280,7 +280,10 @@ export class ExchangeClient {
     return toTrades(trades, new RawDecimals(raw));
   }
 
-  /** The order book of `symbol`, `depth` levels a side, with the exchange's text (ccxt parses books to floats). */
+  /**
+   * The order book of `symbol`, `depth` levels a side (asked at the next depth the exchange accepts, cut to `depth`),
+   * with the exchange's text (ccxt parses books to floats).
+   */
   async orderBook(
     symbol: string,
     depth: number,
@@ -288,7 +291,7 @@ export class ExchangeClient {
     ctx: CallContext,
   ): Promise<OrderBookLevelRecord[]> {
     const { value: book, raw } = await this.callWithRaw(`fetchOrderBook ${symbol}`, ctx, (ex) =>
-      ex.fetchOrderBook(symbol, depth),
+      ex.fetchOrderBook(symbol, bookDepth(this.id, depth)),
     );
     return toOrderBookLevels(book, depth, now, new RawDecimals(raw));
   }

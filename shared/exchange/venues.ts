@@ -29,6 +29,8 @@ export interface VenueQuirks {
   trades?: WindowQuirks;
   /** Another host for market data when the main one refuses a location (HTTP 451). */
   alternativeHost?: string;
+  /** The only order-book depths the exchange (or ccxt for it) accepts; a depth between is asked as the next one. */
+  bookDepths?: readonly number[];
 }
 
 /**
@@ -60,6 +62,8 @@ export const VENUES: Readonly<Record<string, VenueQuirks>> = {
     trades: { since: true, until: false },
   },
   kucoin: {
+    // level2_20 and level2_100: ccxt refuses any other limit before calling.
+    bookDepths: [20, 100],
     // /api/v1/market/candles: startAt/endAt, but ccxt computes endAt from the limit and leaks `until`.
     ohlcv: { since: true, until: false },
     // /api/v1/market/histories: the newest 100 trades, no time parameters, no trade id.
@@ -107,4 +111,11 @@ export function windowParams(
   if (!p) return undefined;
   const unit = (t: number) => (p.unit === 's' ? Math.floor(t / 1000) : t);
   return { [p.since]: unit(since), ...(until !== undefined ? { [p.until]: unit(until) } : {}) };
+}
+
+/** The depth to ask the exchange for so that `depth` levels a side come back: the next depth it accepts. */
+export function bookDepth(exchange: string, depth: number): number {
+  const allowed = VENUES[exchange]?.bookDepths;
+  if (!allowed || allowed.length === 0) return depth;
+  return allowed.find((d) => d >= depth) ?? Math.max(...allowed);
 }
