@@ -206,6 +206,13 @@ function startFunction(
 
 async function main(): Promise<void> {
   const token = randomBytes(16).toString('hex');
+  if (offline) {
+    // An exchange without an offline simulator is left out of the run (its extract too), said in one line each.
+    for (const id of exchanges.filter((x) => !isFakeExchangeId(x))) {
+      exchanges.splice(exchanges.indexOf(id), 1);
+      line(`offline: ${id} skipped: no offline simulator for it (there are: ${FAKE_EXCHANGES.join(', ')})`);
+    }
+  }
   // The wiring: knative/base as the cluster would run it, restricted to the exchanges asked for.
   const wired = restrict(
     wiring(readManifests(join(root, 'knative/base'))),
@@ -228,11 +235,6 @@ async function main(): Promise<void> {
   mkdirSync(stateDir, { recursive: true });
   const apis: Record<string, string> = {};
   if (offline) {
-    // An exchange without an offline simulator is left out of the run (its extract too), said in one line each.
-    for (const id of exchanges.filter((x) => !isFakeExchangeId(x))) {
-      exchanges.splice(exchanges.indexOf(id), 1);
-      line(`offline: ${id} skipped: no offline simulator for it (there are: ${FAKE_EXCHANGES.join(', ')})`);
-    }
     for (const [i, id] of exchanges.entries()) {
       const fake = await startFakeExchange({ exchange: id as FakeExchangeId, port: 9101 + i });
       closers.push(() => fake.close());
