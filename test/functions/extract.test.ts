@@ -255,6 +255,28 @@ describe.each(exchanges)('extract on $id', (x) => {
       .send({ datasets: ['ohlcv'], symbols: [x.spot], lookback: 'PT10M' })
       .expect(451);
     expect(res.body.message).toMatch(/EXCHANGE_API_BASE_URL/);
+    // The message names this exchange and its host; Binance's alternative host only on Binance.
+    expect(res.body.message).toMatch(
+      new RegExp(`^${x.id} refuses requests from this location \\(HTTP 451\\) at http://127\\.0\\.0\\.1`),
+    );
+    expect(res.body.message.includes('data-api.binance.vision')).toBe(x.id === 'binance');
+  });
+
+  it('a window in the future is a 400; a window without data writes nothing', async () => {
+    const future = await request(make().server)
+      .post('/')
+      .send({ datasets: ['ohlcv'], symbols: [x.spot], since: NOW + 3_600_000, until: NOW + 7_200_000 })
+      .expect(400);
+    expect(future.body.error).toBe('window_in_future');
+    // Before the simulated market was listed (2020-01-01): no candles, no event, nothing missing to retry.
+    const before = Date.UTC(2019, 5, 1);
+    const res = await request(make().server)
+      .post('/')
+      .send({ datasets: ['ohlcv'], symbols: [x.spot], since: before, until: before + 3_600_000 })
+      .expect(200);
+    expect(res.body.events).toBe(0);
+    expect(res.body.series[0]).toMatchObject({ records: 0, events: 0 });
+    expect(sink.events).toHaveLength(0);
   });
 
   it('chunks stay under MAX_EVENT_BYTES and join to the whole series', async () => {
