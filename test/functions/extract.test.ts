@@ -358,7 +358,7 @@ describe('extract requests and events (binance)', () => {
 
   const bad: Array<{
     name: string;
-    send: () => { headers: Record<string, string>; body: string };
+    send: () => { headers: Record<string, string>; body: string | Buffer };
     status: number;
     message: RegExp;
   }> = [

@@ -44,7 +44,7 @@ describe('LocalBroker', () => {
   const reports: DeliveryReport[] = [];
   let broker: LocalBroker;
   beforeAll(async () => {
-    a = await service(() => ({ status: 200, headers: reply.headers, body: reply.body }));
+    a = await service(() => ({ status: 200, headers: reply.headers, body: String(reply.body) }));
     b = await service((n) => ({ status: n <= 2 ? 503 : 200 }));
     c = await service(() => ({ status: 400, body: '{"error":"bad_request"}' }));
     dl = await service(() => ({ status: 204 }));
