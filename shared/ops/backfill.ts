@@ -6,9 +6,10 @@ import type { CloudEvent } from 'cloudevents';
 import { countClosedCandles } from '../db/counts.ts';
 import type { Pool } from '../db/pool.ts';
 import { buildEvent, toBinary } from '../events/cloudevent.ts';
+import { sendToBroker } from '../events/post.ts';
 import { EventType, type ExtractRequest } from '../events/schemas.ts';
 import { candleOpen, candleOpens, iso, nextOpen, parseTimeframe } from '../time.ts';
-import { ServiceUnreachable, unreachable } from '../unreachable.ts';
+import { ServiceUnreachable } from '../unreachable.ts';
 
 /** One extract request of a backfill: a series and a window [since, until) of whole candles. */
 export interface Chunk {
@@ -86,19 +87,7 @@ export function chunkEvent(chunk: Chunk, runId: string, time: number): CloudEven
  * cannot be reached a ServiceUnreachable.
  */
 export function brokerSender(url: string): (event: CloudEvent<unknown>) => Promise<void> {
-  return async (event) => {
-    const { headers, body } = toBinary(event);
-    const res = await fetch(url, {
-      method: 'POST',
-      headers,
-      body,
-      signal: AbortSignal.timeout(30_000),
-    }).catch((err: unknown) => {
-      const down = unreachable(err);
-      throw down ? new ServiceUnreachable(`the Broker at ${url}`, down.reason, { cause: err }) : err;
-    });
-    if (!res.ok) throw new Error(`${url} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
-  };
+  return (event) => sendToBroker(url, toBinary(event));
 }
 
 /** Closed candles of a chunk's series already in PostgreSQL, inside the chunk's window. */
