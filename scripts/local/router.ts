@@ -16,6 +16,8 @@ export interface DeliveryReport {
   subscriber: string;
   event: CloudEvent<unknown>;
   status: number | 'network-error';
+  /** Headers of the subscriber's last answer, lower-case (load-raw names the object it wrote in them). */
+  headers: Record<string, string>;
   attempts: number;
   deadLettered: boolean;
 }
@@ -95,15 +97,15 @@ export class LocalBroker {
       : undefined;
     const status = result?.status ?? 'network-error';
     const attempts = result?.attempts ?? 0; // no URL for the subscriber: nothing was tried
+    const headers: Record<string, string> = {};
+    result?.headers?.forEach((v, k) => (headers[k] = v));
     if (result?.ok) {
       // A CloudEvent in the reply goes back into the Broker, as Knative does.
-      if (result.headers?.get('ce-specversion')) {
-        const headers: Record<string, string> = {};
-        result.headers.forEach((v, k) => (headers[k] = v));
+      if (headers['ce-specversion']) {
         const reply = decodeRequest(headers, result.body);
         if (reply.kind === 'cloudevent') this.publish(reply.event);
       }
-      this.onDelivery({ trigger, subscriber, event, status, attempts, deadLettered: false });
+      this.onDelivery({ trigger, subscriber, event, status, headers, attempts, deadLettered: false });
       return;
     }
     const dls = policy?.deadLetterSink;
@@ -115,7 +117,7 @@ export class LocalBroker {
       } as never);
       await postEvent(this.urls[dls] as string, failed);
     }
-    this.onDelivery({ trigger, subscriber, event, status, attempts, deadLettered: Boolean(dls) });
+    this.onDelivery({ trigger, subscriber, event, status, headers, attempts, deadLettered: Boolean(dls) });
   }
 
   /** Fires every PingSource whose schedule matches the minute of `at` (all of them when `all`). */

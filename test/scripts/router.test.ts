@@ -129,6 +129,8 @@ describe('LocalBroker', () => {
       attempts: 3,
       deadLettered: false,
     });
+    // The subscriber's answer headers are reported (load-raw names the object it wrote in them).
+    expect(reports.find((r) => r.subscriber === 'a')?.headers).toMatchObject({ 'ce-id': 'r1' });
   });
 
   it('sends a non-retryable refusal to the dead-letter sink with the error attributes, without retrying', async () => {
