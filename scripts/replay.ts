@@ -1,6 +1,7 @@
 // Replays dead letters: every event stored under _dead-letters/ is sent back to the Broker (binary mode) and, once
 // accepted, moved to _dead-letters-replayed/. Usage: npm run replay -- [--to=<broker URL>] [--prefix=date=2026-11-24/] [--dry-run]
 import { loadCommonConfig } from '../shared/config.ts';
+import { sendToBroker } from '../shared/events/post.ts';
 import { replayMessage } from '../shared/events/replayable.ts';
 import {
   DEAD_LETTER_PREFIX,
@@ -11,7 +12,7 @@ import {
 } from '../shared/lake/objects.ts';
 import { getObject } from '../shared/lake/read.ts';
 import { s3Client, type S3Client } from '../shared/lake/s3.ts';
-import { ServiceUnreachable, unreachable } from '../shared/unreachable.ts';
+import { unreachable } from '../shared/unreachable.ts';
 import { UsageError, operatorEnv, runOperator } from './lib/ops.ts';
 
 export { REPLAYED_PREFIX };
@@ -48,16 +49,7 @@ export async function replayDeadLetters(
           result.replayed.push(key);
           continue;
         }
-        const res = await fetch(target, {
-          method: 'POST',
-          headers: message.headers,
-          body: message.body,
-          signal: AbortSignal.timeout(30_000),
-        }).catch((err: unknown) => {
-          const down = unreachable(err);
-          throw down ? new ServiceUnreachable(`the Broker at ${target}`, down.reason, { cause: err }) : err;
-        });
-        if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+        await sendToBroker(target, message);
         await moveObject(s3, bucket, key, replayedKey(key), got.body);
         result.replayed.push(key);
       } catch (err) {

@@ -10,14 +10,13 @@ import { loadCommonConfig } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { tableRowCounts } from '../shared/db/counts.ts';
 import { createPool, ensureDatabase } from '../shared/db/pool.ts';
-import { EventType, extractBatchSchema, type OhlcvRecord } from '../shared/events/schemas.ts';
 import { BATCH_PREFIX } from '../shared/lake/objects.ts';
 import { ensureBucket, s3Client } from '../shared/lake/s3.ts';
-import { nextOpen, parseTimeframe } from '../shared/time.ts';
+import { ProgressConsole } from './local/console.ts';
 import { startEmbeddedServer } from './local/embedded-postgres.ts';
 import { takenPorts } from './local/ports.ts';
 import { readManifests, restrict, wiring } from './local/manifests.ts';
-import { LocalBroker, type DeliveryReport } from './local/router.ts';
+import { LocalBroker } from './local/router.ts';
 import { NotificationQueue, minioPayload, type S3rverEvent } from './local/notifier.ts';
 import {
   FAKE_EXCHANGES,
@@ -136,37 +135,6 @@ async function startPostgres(): Promise<string> {
   return url;
 }
 
-/** Progress lines for what reached load-raw, and dead letters; per exchange, dataset and symbol. */
-function progressReporter(): (r: DeliveryReport) => void {
-  const latest = new Map<string, { rows: number; last?: number; closesAt?: number }>();
-  return (r) => {
-    if (r.deadLettered) {
-      line(
-        `${r.subscriber} refused ${r.event.type} ${r.event.id} (${r.status} after ${r.attempts} attempt(s)); sent to the dead-letter sink`,
-      );
-      return;
-    }
-    if (r.event.type !== EventType.extractBatch || r.subscriber !== 'load-raw') return;
-    const batch = extractBatchSchema.parse(r.event.data);
-    const key = [batch.exchange, batch.dataset, batch.symbol ?? '*', batch.timeframe ?? ''].join(' ').trim();
-    const s = latest.get(key) ?? { rows: 0 };
-    s.rows += batch.records.length;
-    const tf = batch.timeframe ? parseTimeframe(batch.timeframe) : undefined;
-    const closed =
-      batch.dataset === 'ohlcv' ? (batch.records as OhlcvRecord[]).filter((c) => c.closed).at(-1) : undefined;
-    if (closed && tf && closed.ts >= (s.last ?? 0)) {
-      s.last = closed.ts;
-      s.closesAt = nextOpen(tf, closed.ts);
-    }
-    latest.set(key, s);
-    const lag =
-      s.last !== undefined && s.closesAt !== undefined
-        ? `, latest closed candle ${new Date(s.last).toISOString().slice(0, 16)}Z, lag ${Math.round((Date.now() - s.closesAt) / 1000)} s after its close`
-        : '';
-    line(`${key}: +${batch.records.length} rows stored raw (total ${s.rows})${lag}`);
-  };
-}
-
 /** How to serve one function from source, on 127.0.0.1: as its bundle's entry does (scripts/build.mjs), through tsx. */
 function entryArgs(name: string): string[] {
   return ['--import', 'tsx', join(root, 'scripts/serve-function.ts'), name, '--host=127.0.0.1'];
@@ -253,10 +221,18 @@ async function main(): Promise<void> {
     }
   }
 
-  notifications = new NotificationQueue(urls['transform'] as string, token, (status, attempt) => {
-    if (attempt === 1 || attempt % 10 === 0)
-      line(`transform answered ${status} to a notification; retrying in order (attempt ${attempt})`);
-  });
+  // Lines per batch once transform has put its rows into PostgreSQL, counted as transform reports them.
+  const progress = new ProgressConsole(line);
+  notifications = new NotificationQueue(
+    urls['transform'] as string,
+    token,
+    (status, attempt) => {
+      if (attempt === 1 || attempt % 10 === 0)
+        line(`transform answered ${status} to a notification; retrying in order (attempt ${attempt})`);
+    },
+    undefined,
+    (answer) => progress.transformed(answer),
+  );
   const queue = notifications;
   // The bucket notification is configured with prefix exchange= and suffix .json (as scripts/minio-notify.sh does).
   const s3 = await startS3((e) => {
@@ -270,7 +246,7 @@ async function main(): Promise<void> {
     if (s3.embedded) throw err;
   });
 
-  const broker = new LocalBroker('default', wired, urls, progressReporter());
+  const broker = new LocalBroker('default', wired, urls, (r) => progress.delivery(r));
   brokerForShutdown = broker;
   const brokerUrl = await broker.start(brokerPort);
   const bound = new Set(wired.sinkBindings.flatMap((b) => b.services));

@@ -1,6 +1,7 @@
 // Settings parsed once from the environment into typed, validated objects; a bad value names its variable.
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { MARKET_TYPES, type MarketType } from './events/schemas.ts';
 import { parseDuration } from './time.ts';
 
 type Env = Record<string, string | undefined>;
@@ -22,9 +23,8 @@ const list = z.string().transform((v) =>
     .filter((s) => s.length > 0),
 );
 
-/** Market types ccxt knows; `MARKET_TYPES` picks which ones are loaded. */
-export const MARKET_TYPES = ['spot', 'swap', 'future', 'option'] as const;
-export type MarketType = (typeof MARKET_TYPES)[number];
+/** Market types ccxt knows (listed once, with the event schemas); `MARKET_TYPES` picks which ones are loaded. */
+export { MARKET_TYPES, type MarketType };
 
 const commonSchema = z.object({
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['DEBUG', 'INFO', 'WARNING', 'ERROR']).default('INFO')),

@@ -60,6 +60,33 @@ export function nextOpen(tf: Timeframe, openTime: number): number {
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + tf.amount, d.getUTCDate(), d.getUTCHours());
 }
 
+const DAY_MS = UNIT_MS.d!;
+/** 1970-01-01 was a Thursday: the first Monday, where weekly candles of the epoch open, is four days later. */
+const FIRST_MONDAY = 4 * DAY_MS;
+
+/**
+ * Open time of the candle that contains `t` (UTC), as Binance, Bybit and OKX cut them: weeks open on Monday 00:00,
+ * months on the 1st 00:00, and a frame of several units (`3d`, `2w`, `3M`) on a multiple of its length counted from
+ * the epoch (weeks from its first Monday, months from January 1970).
+ */
+export function candleOpen(tf: Timeframe, t: number): number {
+  if (tf.unit === 'M') {
+    const d = new Date(t);
+    const months = (d.getUTCFullYear() - 1970) * 12 + d.getUTCMonth();
+    const aligned = months - (((months % tf.amount) + tf.amount) % tf.amount);
+    return Date.UTC(1970, aligned, 1);
+  }
+  const offset = tf.unit === 'w' ? FIRST_MONDAY : 0;
+  return Math.floor((t - offset) / tf.ms) * tf.ms + offset;
+}
+
+/** Open times of the candles in [since, until), `since` aligned down to the candle that contains it. */
+export function candleOpens(tf: Timeframe, since: number, until: number): number[] {
+  const out: number[] = [];
+  for (let t = candleOpen(tf, since); t < until; t = nextOpen(tf, t)) out.push(t);
+  return out;
+}
+
 /** True when the candle opening at `openTime` has ended at `now` (its interval is over), so it is final. */
 export function isClosed(tf: Timeframe, openTime: number, now: number): boolean {
   return nextOpen(tf, openTime) <= now;

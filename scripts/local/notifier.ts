@@ -67,6 +67,8 @@ export class NotificationQueue {
     private readonly token: string | undefined,
     private readonly onError: (status: number | string, attempt: number) => void = () => undefined,
     private readonly retryMs = 1000,
+    /** Told of each acknowledged notification with the target's answer (transform's JSON results). */
+    private readonly onAnswer: (answer: string) => void = () => undefined,
   ) {}
 
   /** Queues a notification; deliveries keep the order of arrival. */
@@ -100,8 +102,11 @@ export class NotificationQueue {
             },
             body: JSON.stringify(payload),
           }).catch((err: unknown) => String(err));
-          if (typeof res !== 'string') await res.text();
-          if (typeof res !== 'string' && res.ok) break;
+          const answer = typeof res !== 'string' ? await res.text().catch(() => '') : '';
+          if (typeof res !== 'string' && res.ok) {
+            this.onAnswer(answer);
+            break;
+          }
           this.onError(typeof res === 'string' ? res : res.status, attempt);
           await new Promise((r) => setTimeout(r, this.retryMs));
         }

@@ -3,7 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CloudEvent } from 'cloudevents';
-import { decodeRequest, toBinary } from '../../shared/events/cloudevent.ts';
+import { decodeRequest } from '../../shared/events/cloudevent.ts';
+import { postEvent } from '../../shared/events/post.ts';
 import { cronMatches, type Delivery, type Wiring } from './manifests.ts';
 
 /** Statuses Knative retries; any other non-2xx goes straight to the dead-letter sink. */
@@ -15,6 +16,8 @@ export interface DeliveryReport {
   subscriber: string;
   event: CloudEvent<unknown>;
   status: number | 'network-error';
+  /** Headers of the subscriber's last answer, lower-case (load-raw names the object it wrote in them). */
+  headers: Record<string, string>;
   attempts: number;
   deadLettered: boolean;
 }
@@ -79,61 +82,42 @@ export class LocalBroker {
   ): Promise<void> {
     const url = this.urls[subscriber];
     const retries = policy?.retry ?? 0;
-    let status: number | 'network-error' = 'network-error';
-    let body = '';
-    let attempt = 0;
-    for (; attempt <= retries; attempt++) {
-      if (attempt > 0 && policy) {
-        const n = attempt - 1;
-        await this.sleep(
-          policy.backoffPolicy === 'linear'
-            ? policy.backoffDelayMs * (n + 1)
-            : policy.backoffDelayMs * 2 ** n,
-        );
+    const result = url
+      ? await postEvent(url, event, {
+          retries,
+          retryable: RETRYABLE,
+          backoffMs: (n) =>
+            !policy
+              ? 0
+              : policy.backoffPolicy === 'linear'
+                ? policy.backoffDelayMs * (n + 1)
+                : policy.backoffDelayMs * 2 ** n,
+          sleep: this.sleep,
+        })
+      : undefined;
+    const status = result?.status ?? 'network-error';
+    const attempts = result?.attempts ?? 0; // no URL for the subscriber: nothing was tried
+    const headers: Record<string, string> = {};
+    result?.headers?.forEach((v, k) => (headers[k] = v));
+    if (result?.ok) {
+      // A CloudEvent in the reply goes back into the Broker, as Knative does.
+      if (headers['ce-specversion']) {
+        const reply = decodeRequest(headers, result.body);
+        if (reply.kind === 'cloudevent') this.publish(reply.event);
       }
-      const msg = toBinary(event);
-      const res = url
-        ? await fetch(url, { method: 'POST', headers: msg.headers, body: msg.body }).catch(() => undefined)
-        : undefined;
-      if (!res) {
-        status = 'network-error';
-        continue;
-      }
-      status = res.status;
-      body = await res.text();
-      if (res.ok) {
-        // A CloudEvent in the reply goes back into the Broker, as Knative does.
-        if (res.headers.get('ce-specversion')) {
-          const headers: Record<string, string> = {};
-          res.headers.forEach((v, k) => (headers[k] = v));
-          const reply = decodeRequest(headers, body);
-          if (reply.kind === 'cloudevent') this.publish(reply.event);
-        }
-        this.onDelivery({ trigger, subscriber, event, status, attempts: attempt + 1, deadLettered: false });
-        return;
-      }
-      if (!RETRYABLE(res.status)) break;
+      this.onDelivery({ trigger, subscriber, event, status, headers, attempts, deadLettered: false });
+      return;
     }
     const dls = policy?.deadLetterSink;
     if (dls && this.urls[dls]) {
       const failed = event.cloneWith({
         knativeerrordest: url ?? subscriber,
         knativeerrorcode: String(status),
-        knativeerrordata: Buffer.from(body.slice(0, 1024)).toString('base64'),
+        knativeerrordata: Buffer.from((result?.body ?? '').slice(0, 1024)).toString('base64'),
       } as never);
-      const msg = toBinary(failed);
-      await fetch(this.urls[dls] as string, { method: 'POST', headers: msg.headers, body: msg.body }).catch(
-        () => undefined,
-      );
+      await postEvent(this.urls[dls] as string, failed);
     }
-    this.onDelivery({
-      trigger,
-      subscriber,
-      event,
-      status,
-      attempts: Math.min(attempt + 1, retries + 1),
-      deadLettered: Boolean(dls),
-    });
+    this.onDelivery({ trigger, subscriber, event, status, headers, attempts, deadLettered: Boolean(dls) });
   }
 
   /** Fires every PingSource whose schedule matches the minute of `at` (all of them when `all`). */

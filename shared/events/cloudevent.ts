@@ -40,23 +40,32 @@ export function buildEvent<T>(init: PipelineEventInit<T>): CloudEvent<T> {
   });
 }
 
-/** An HTTP message: headers and a string body. */
+/** An HTTP message: headers and a body (text, or the bytes of an event whose data is binary). */
 export interface HttpMessage {
   headers: Record<string, string>;
-  body: string;
+  body: string | Buffer;
 }
 
-/** Encodes in binary mode: attributes as ce-* headers, data as the JSON body. */
+/**
+ * Encodes in binary mode: attributes as ce-* headers, data as the body: JSON text, or for binary data (`data_base64`,
+ * e.g. a stored dead letter read back) the original bytes, never a JSON rendering of a byte array.
+ */
 export function toBinary(event: CloudEvent<unknown>): HttpMessage {
   const m = HTTP.binary(event);
+  const bytes = event.data_base64;
   return {
     headers: stringHeaders(m.headers),
-    body: typeof m.body === 'string' ? m.body : JSON.stringify(m.body),
+    body:
+      typeof bytes === 'string'
+        ? Buffer.from(bytes, 'base64')
+        : typeof m.body === 'string'
+          ? m.body
+          : JSON.stringify(m.body),
   };
 }
 
 /** Encodes in structured mode: the whole event as application/cloudevents+json. */
-export function toStructured(event: CloudEvent<unknown>): HttpMessage {
+export function toStructured(event: CloudEvent<unknown>): HttpMessage & { body: string } {
   const m = HTTP.structured(event);
   return {
     headers: stringHeaders(m.headers),

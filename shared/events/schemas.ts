@@ -19,6 +19,10 @@ export const EventType = {
 export const DATASETS = ['markets', 'ohlcv', 'trades', 'tickers', 'orderbook', 'funding'] as const;
 export type Dataset = (typeof DATASETS)[number];
 
+/** Market types ccxt knows: a request's `marketTypes` and the deployment's MARKET_TYPES pick among them. */
+export const MARKET_TYPES = ['spot', 'swap', 'future', 'option'] as const;
+export type MarketType = (typeof MARKET_TYPES)[number];
+
 /** A decimal as the exchange wrote it (kept as text so PostgreSQL NUMERIC stores it exactly). */
 export const decimal = z.string().regex(/^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/, 'must be a decimal string');
 const nullableDecimal = decimal.nullable();
@@ -57,10 +61,7 @@ export const extractRequestSchema = z
     /** Order-book levels per side. */
     depth: z.number().int().min(1).max(5000).optional(),
     /** Market types for the `markets` dataset (default: the deployment's MARKET_TYPES). */
-    marketTypes: z
-      .array(z.enum(['spot', 'swap', 'future', 'option']))
-      .min(1)
-      .optional(),
+    marketTypes: z.array(z.enum(MARKET_TYPES)).min(1).optional(),
     /** Free-form id of the caller's run, echoed in logs and events. */
     runId: z.string().max(128).optional(),
   })

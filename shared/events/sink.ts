@@ -3,6 +3,7 @@ import type { CloudEvent } from 'cloudevents';
 import { TransientError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { toBinary } from './cloudevent.ts';
+import { postMessage } from './post.ts';
 
 /** Sink settings. */
 export interface SinkSettings {
@@ -23,46 +24,33 @@ export async function sendEvent(
   sink: SinkSettings,
   log: Logger,
 ): Promise<number> {
-  const { headers, body } = toBinary(event);
+  const message = toBinary(event);
   const delay = sink.retryDelayMs ?? 200;
-  for (let attempt = 0; ; attempt++) {
-    let status: number | undefined;
-    let reason: string;
-    try {
-      const res = await fetch(sink.url, {
-        method: 'POST',
-        headers,
-        body,
-        signal: AbortSignal.timeout(sink.timeoutMs),
-      });
-      status = res.status;
-      const text = await res.text();
-      if (res.ok) return Buffer.byteLength(body);
-      reason = `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`;
-    } catch (err) {
-      reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    }
-    const retryable = status === undefined || RETRYABLE.has(status);
-    if (!retryable || attempt >= sink.retries) {
-      log.error('sink refused an event', undefined, {
+  const r = await postMessage(sink.url, message, {
+    timeoutMs: sink.timeoutMs,
+    retries: sink.retries,
+    retryable: (status) => RETRYABLE.has(status),
+    backoffMs: (n) => delay * 2 ** n,
+    onRetry: (failed) =>
+      log.warn('sink did not accept an event, retrying', {
         eventId: event.id,
-        status,
-        reason,
-        attempts: attempt + 1,
-      });
-      throw new TransientError(
-        'sink_refused',
-        `K_SINK did not accept event ${event.id} (${reason}) after ${attempt + 1} attempt(s); nothing is marked as delivered`,
-        { eventId: event.id, sinkStatus: status ?? null },
-        { status: retryable ? 503 : 502 },
-      );
-    }
-    log.warn('sink did not accept an event, retrying', {
-      eventId: event.id,
-      status,
-      reason,
-      attempt: attempt + 1,
-    });
-    await new Promise((r) => setTimeout(r, delay * 2 ** attempt));
-  }
+        status: failed.status,
+        reason: failed.reason,
+        attempt: failed.attempts,
+      }),
+  });
+  if (r.ok) return Buffer.byteLength(message.body);
+  const retryable = r.status === undefined || RETRYABLE.has(r.status);
+  log.error('sink refused an event', undefined, {
+    eventId: event.id,
+    status: r.status,
+    reason: r.reason,
+    attempts: r.attempts,
+  });
+  throw new TransientError(
+    'sink_refused',
+    `K_SINK did not accept event ${event.id} (${r.reason}) after ${r.attempts} attempt(s); nothing is marked as delivered`,
+    { eventId: event.id, sinkStatus: r.status ?? null },
+    { status: retryable ? 503 : 502 },
+  );
 }

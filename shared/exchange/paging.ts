@@ -1,6 +1,6 @@
 // Paging over time windows that never skips a record silently: every part of the window is delivered or reported.
 import type { MissingRange } from '../events/schemas.ts';
-import { nextOpen, type Timeframe } from '../time.ts';
+import { candleOpen, nextOpen, type Timeframe } from '../time.ts';
 
 /** A trade as paging needs it. */
 export interface TimedItem {
@@ -254,7 +254,7 @@ function retained(
   let why = '';
   if (b.retainsNewest !== undefined && tf) {
     // One candle of margin: the exchange's clock and ours differ, and its newest candle is the open one.
-    oldest = Math.floor(now / tf.ms) * tf.ms - (b.retainsNewest - 2) * tf.ms;
+    oldest = candleOpen(tf, now) - (b.retainsNewest - 2) * tf.ms;
     why = `${b.venue} serves only its newest ${b.retainsNewest} ${noun} of a series`;
   }
   if (b.retainsMs !== undefined && now - b.retainsMs + 60_000 > oldest) {

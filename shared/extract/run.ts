@@ -17,7 +17,7 @@ import { pageCandles, pageTrades } from '../exchange/paging.ts';
 import { BadRequestError } from '../errors.ts';
 import type { CursorStore, SeriesKey } from '../lake/cursors.ts';
 import type { Logger } from '../log.ts';
-import { nextOpen } from '../time.ts';
+import { candleOpen, nextOpen } from '../time.ts';
 import { compareIds } from '../exchange/paging.ts';
 import { planRequest, type SeriesPlan } from './plan.ts';
 
@@ -276,7 +276,7 @@ async function fetchSeries(
         symbol: plan.symbol,
         timeframe: tf.text,
       };
-      const align = (t: number) => (tf.unit === 'M' || tf.unit === 'w' ? t : Math.floor(t / tf.ms) * tf.ms);
+      const align = (t: number) => candleOpen(tf, t);
       const w = await resolveWindow(req, key, align, deps);
       windowIs({ since: w.since, until: w.until });
       const now = deps.now();

@@ -6,9 +6,10 @@ import type { CloudEvent } from 'cloudevents';
 import { countClosedCandles } from '../db/counts.ts';
 import type { Pool } from '../db/pool.ts';
 import { buildEvent, toBinary } from '../events/cloudevent.ts';
+import { sendToBroker } from '../events/post.ts';
 import { EventType, type ExtractRequest } from '../events/schemas.ts';
-import { iso, nextOpen, parseTimeframe, type Timeframe } from '../time.ts';
-import { ServiceUnreachable, unreachable } from '../unreachable.ts';
+import { candleOpen, candleOpens, iso, nextOpen, parseTimeframe } from '../time.ts';
+import { ServiceUnreachable } from '../unreachable.ts';
 
 /** One extract request of a backfill: a series and a window [since, until) of whole candles. */
 export interface Chunk {
@@ -23,27 +24,6 @@ export interface Chunk {
 
 /** Identity of a chunk in the progress file. */
 export const chunkId = (c: Chunk) => `${c.exchange}|${c.symbol}|${c.timeframe}|${c.since}|${c.until}`;
-
-const MONDAY_OFFSET = 4 * 86_400_000; // 1970-01-01 was a Thursday; weekly candles open on Mondays.
-
-/** Open time of the candle that contains `t` (UTC; weeks start on Monday, months on the 1st). */
-export function candleOpen(tf: Timeframe, t: number): number {
-  if (tf.unit === 'M') {
-    const d = new Date(t);
-    const months = d.getUTCFullYear() * 12 + d.getUTCMonth();
-    const aligned = months - (months % tf.amount);
-    return Date.UTC(Math.floor(aligned / 12), aligned % 12, 1);
-  }
-  const offset = tf.unit === 'w' ? MONDAY_OFFSET : 0;
-  return Math.floor((t - offset) / tf.ms) * tf.ms + offset;
-}
-
-/** Open times of the candles in [since, until), `since` aligned down to a candle boundary. */
-export function candleOpens(tf: Timeframe, since: number, until: number): number[] {
-  const out: number[] = [];
-  for (let t = candleOpen(tf, since); t < until; t = nextOpen(tf, t)) out.push(t);
-  return out;
-}
 
 /**
  * Cuts [since, until) of every symbol into chunks of at most `candlesPerChunk` candles. Only closed candles are
@@ -107,19 +87,7 @@ export function chunkEvent(chunk: Chunk, runId: string, time: number): CloudEven
  * cannot be reached a ServiceUnreachable.
  */
 export function brokerSender(url: string): (event: CloudEvent<unknown>) => Promise<void> {
-  return async (event) => {
-    const { headers, body } = toBinary(event);
-    const res = await fetch(url, {
-      method: 'POST',
-      headers,
-      body,
-      signal: AbortSignal.timeout(30_000),
-    }).catch((err: unknown) => {
-      const down = unreachable(err);
-      throw down ? new ServiceUnreachable(`the Broker at ${url}`, down.reason, { cause: err }) : err;
-    });
-    if (!res.ok) throw new Error(`${url} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
-  };
+  return (event) => sendToBroker(url, toBinary(event));
 }
 
 /** Closed candles of a chunk's series already in PostgreSQL, inside the chunk's window. */

@@ -380,7 +380,7 @@ describe('extract requests and events (binance)', () => {
 
   const bad: Array<{
     name: string;
-    send: () => { headers: Record<string, string>; body: string };
+    send: () => { headers: Record<string, string>; body: string | Buffer };
     status: number;
     message: RegExp;
   }> = [
@@ -609,4 +609,27 @@ describe('incremental runs (no window in the request)', () => {
     expect([...deliveredClosed()].sort((a, b) => a - b)).toEqual(want);
     expect(res.body.series[0].window.since).toBe(Math.floor(NOW / MIN) * MIN);
   });
+
+  // NOW is Tuesday 2026-11-24: the first weekly window opens on a Monday, the first monthly one on the 1st.
+  const firstWindows = [
+    { timeframe: '1h', lookback: 'PT5H', since: Date.UTC(2026, 10, 24, 7) },
+    { timeframe: '1w', lookback: 'P21D', since: Date.UTC(2026, 10, 2) },
+    { timeframe: '1M', lookback: 'P90D', since: Date.UTC(2026, 7, 1) },
+  ];
+  for (const c of firstWindows)
+    it(`the first ${c.timeframe} window starts on a candle's open`, async () => {
+      const fn = extractUnderTest({
+        exchange: 'binance',
+        apiBaseUrl: fake.url,
+        sinkUrl: sink.url,
+        now: NOW,
+        cursors: new MemoryCursorStore(),
+        env: { INITIAL_LOOKBACK: c.lookback },
+      });
+      const res = await request(fn.server)
+        .post('/')
+        .send({ datasets: ['ohlcv'], symbols: ['BTC/USDT'], timeframe: c.timeframe })
+        .expect(200);
+      expect(new Date(res.body.series[0].window.since).toISOString()).toBe(new Date(c.since).toISOString());
+    });
 });

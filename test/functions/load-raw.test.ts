@@ -140,14 +140,14 @@ describe('load-raw', () => {
   });
 
   const valid = toBinary(ohlcvEvent!);
-  const data = JSON.parse(valid.body) as Record<string, unknown>;
+  const data = JSON.parse(String(valid.body)) as Record<string, unknown>;
   const binary = (patch: Record<string, string>, body: unknown = data) => ({
     headers: { ...valid.headers, ...patch },
     body: JSON.stringify(body),
   });
   const bad: Array<{
     name: string;
-    msg: { headers: Record<string, string>; body: string };
+    msg: { headers: Record<string, string>; body: string | Buffer };
     status: number;
     message: RegExp;
   }> = [

@@ -288,7 +288,7 @@ describe('hostile input', () => {
           const body =
             mode === 'plain'
               ? `{"datasets":["markets"],"runId":${deep}}`
-              : m.body.replace('"volume":"3"', `"volume":${deep}`);
+              : String(m.body).replace('"volume":"3"', `"volume":${deep}`);
           const headers =
             mode === 'plain'
               ? { 'content-type': 'application/json', ...ep.headers }

@@ -26,8 +26,9 @@ describe('minioPayload', () => {
 });
 
 describe('NotificationQueue', () => {
-  it('delivers in order, holding later events until the first is acknowledged', async () => {
+  it('delivers in order, holding later events until the first is acknowledged, and hands on each answer', async () => {
     const seen: string[] = [];
+    const answers: string[] = [];
     let failures = 2;
     const server = createServer((req, res) => {
       let body = '';
@@ -36,7 +37,7 @@ describe('NotificationQueue', () => {
         const n = JSON.parse(body).n as string;
         if (n === 'a' && failures-- > 0) return res.writeHead(503).end();
         seen.push(`${n}:${req.headers.authorization}`);
-        res.writeHead(200).end();
+        res.writeHead(200).end(`{"results":["${n}"]}`);
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -45,11 +46,14 @@ describe('NotificationQueue', () => {
       'tok',
       undefined,
       10,
+      (answer) => answers.push(answer),
     );
     for (const n of ['a', 'b', 'c']) q.push({ n });
     await q.idle();
     server.close();
     expect(seen).toEqual(['a:Bearer tok', 'b:Bearer tok', 'c:Bearer tok']);
     expect(q.delivered).toBe(3);
+    // Only acknowledged deliveries are told, each once, with the target's answer.
+    expect(answers).toEqual(['{"results":["a"]}', '{"results":["b"]}', '{"results":["c"]}']);
   });
 });

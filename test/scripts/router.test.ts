@@ -45,7 +45,7 @@ describe('LocalBroker', () => {
   const reports: DeliveryReport[] = [];
   let broker: LocalBroker;
   beforeAll(async () => {
-    a = await service(() => ({ status: 200, headers: reply.headers, body: reply.body }));
+    a = await service(() => ({ status: 200, headers: reply.headers, body: String(reply.body) }));
     b = await service((n) => ({ status: n <= 2 ? 503 : 200 }));
     c = await service(() => ({ status: 400, body: '{"error":"bad_request"}' }));
     dl = await service(() => ({ status: 204 }));
@@ -130,6 +130,8 @@ describe('LocalBroker', () => {
       attempts: 3,
       deadLettered: false,
     });
+    // The subscriber's answer headers are reported (load-raw names the object it wrote in them).
+    expect(reports.find((r) => r.subscriber === 'a')?.headers).toMatchObject({ 'ce-id': 'r1' });
   });
 
   it('sends a non-retryable refusal to the dead-letter sink with the error attributes, without retrying', async () => {

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadCommonConfig, loadExtractConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
+import { extractRequestSchema } from '../../shared/events/schemas.ts';
 
 const base = { EXCHANGE: 'binance', K_SINK: 'http://broker.local/ns/default' };
 
@@ -94,6 +95,20 @@ describe('loadExtractConfig', () => {
     expect(() => loadExtractConfig(env)).toThrow(new RegExp(`^Invalid configuration:\\n  ${variable}: `));
   });
 
+  it('takes the same market types as an extract request', () => {
+    for (const type of ['spot', 'swap', 'future', 'option', 'perp']) {
+      const inConfig = (() => {
+        try {
+          return loadExtractConfig({ ...base, MARKET_TYPES: type }).marketTypes;
+        } catch {
+          return undefined;
+        }
+      })();
+      const inRequest = extractRequestSchema.safeParse({ datasets: ['markets'], marketTypes: [type] }).data
+        ?.marketTypes;
+      expect(inRequest, type).toEqual(inConfig);
+    }
+  });
   it('refuses an exchange the build does not contain', () => {
     expect(() => loadExtractConfig({ ...base, EXCHANGE: 'kraken' }, ['binance'])).toThrow(
       /EXCHANGE: 'kraken' is not an exchange this build contains \(binance\)/,

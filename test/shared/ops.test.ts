@@ -6,7 +6,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { extractRequestSchema } from '../../shared/events/schemas.ts';
 import {
   ProgressFile,
-  candleOpen,
   chunkEvent,
   planChunks,
   progressBar,
@@ -15,23 +14,10 @@ import {
 } from '../../shared/ops/backfill.ts';
 import { gapChunks, repairCommand, selectGaps } from '../../shared/ops/repair.ts';
 import type { GapReport } from '../../shared/report/queries.ts';
-import { parseTimeframe } from '../../shared/time.ts';
 
 const H = 3_600_000;
-const tf = (t: string) => parseTimeframe(t)!;
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-describe('candle boundaries', () => {
-  it('aligns minutes and hours on the epoch, weeks on Mondays and months on the 1st (UTC)', () => {
-    expect(candleOpen(tf('5m'), Date.UTC(2026, 0, 1, 10, 7, 30))).toBe(Date.UTC(2026, 0, 1, 10, 5));
-    expect(candleOpen(tf('4h'), Date.UTC(2026, 0, 1, 10, 7))).toBe(Date.UTC(2026, 0, 1, 8));
-    // 2026-01-01 is a Thursday: its week opened on Monday 2025-12-29.
-    expect(candleOpen(tf('1w'), Date.UTC(2026, 0, 1, 10))).toBe(Date.UTC(2025, 11, 29));
-    expect(candleOpen(tf('1M'), Date.UTC(2026, 1, 17, 3))).toBe(Date.UTC(2026, 1, 1));
-    expect(candleOpen(tf('3M'), Date.UTC(2026, 4, 17))).toBe(Date.UTC(2026, 3, 1));
-  });
-});
 
 describe('planChunks', () => {
   const base = { exchange: 'binance', symbols: ['BTC/USDT'], timeframe: '1h', candlesPerChunk: 10 };
