@@ -127,10 +127,15 @@ export function candle(base: string, open: number, ms: number, now: number, s: S
   };
 }
 
-/** Open times of candles in [from, to] (inclusive), aligned to the interval, not after now, not before listing. */
+/**
+ * Open times of candles in [from, to] (inclusive), aligned to the interval, not after now, not before listing. Weeks
+ * open on Mondays as the exchanges' do (the epoch was a Thursday); a month is 30 days here (offline only).
+ */
 export function candleTimes(ms: number, from: number, to: number, now: number): number[] {
   const out: number[] = [];
-  const start = Math.max(Math.ceil(from / ms) * ms, Math.ceil(LISTED_AT / ms) * ms);
+  const offset = ms % (7 * DAY) === 0 ? 4 * DAY : 0;
+  const align = (t: number) => Math.ceil((t - offset) / ms) * ms + offset;
+  const start = Math.max(align(from), align(LISTED_AT));
   for (let t = start; t <= to && t <= now; t += ms) out.push(t);
   return out;
 }
