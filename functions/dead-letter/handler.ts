@@ -26,7 +26,6 @@ export function createDeadLetterHandler(
         throw new BadRequestError(
           `this event can never be sent again: ${problem}`,
           undefined,
-          400,
           'not_replayable',
         );
       scope.log = scope.log.child({ eventId: event.id, eventSource: event.source });

@@ -6,6 +6,7 @@ import type { Pool } from 'pg';
 import type { StatusConfig } from '../../shared/config.ts';
 import {
   BadRequestError,
+  HttpError,
   PermanentUpstreamError,
   PipelineError,
   TransientError,
@@ -265,11 +266,10 @@ export function createStatusHandler(cfg: StatusConfig, deps: StatusDeps): HttpFu
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.set('allow', 'GET, HEAD');
-        throw new BadRequestError(
-          `method ${req.method} is not allowed: the status page only reads (GET)`,
-          undefined,
+        throw new HttpError(
           405,
           'method_not_allowed',
+          `method ${req.method} is not allowed: the status page only reads (GET)`,
         );
       }
       if (path === '/api') {
@@ -291,11 +291,10 @@ export function createStatusHandler(cfg: StatusConfig, deps: StatusDeps): HttpFu
       }
       const api = API[path];
       if (!page && !api)
-        throw new BadRequestError(
-          `no such page: ${path}; the page is / and the JSON is under /api (${Object.keys(API).join(', ')})`,
-          undefined,
+        throw new HttpError(
           404,
           'not_found',
+          `no such page: ${path}; the page is / and the JSON is under /api (${Object.keys(API).join(', ')})`,
         );
       const now = new Date(deps.now?.() ?? Date.now());
       const q = parseQuery(url.searchParams, now.getTime(), cfg);

@@ -1,7 +1,7 @@
 // HTTP plumbing shared by the functions: body limits, request context, JSON/CloudEvent replies, error mapping.
 import type { Request, Response } from '@google-cloud/functions-framework';
 import type { CloudEvent } from 'cloudevents';
-import { BadRequestError, errorResponse } from '../errors.ts';
+import { HttpError, errorResponse } from '../errors.ts';
 import { decodeRequest, toBinary, type Incoming } from '../events/cloudevent.ts';
 import { log as rootLog, type Logger } from '../log.ts';
 
@@ -17,8 +17,7 @@ export function bodyTooLargeMessage(maxBytes: number, size?: number): string {
  * content type). 413 when larger than `maxBytes`.
  */
 export async function rawBody(req: Request, maxBytes: number): Promise<Buffer> {
-  const tooLarge = (n: number) =>
-    new BadRequestError(bodyTooLargeMessage(maxBytes, n), undefined, 413, 'body_too_large');
+  const tooLarge = (n: number) => new HttpError(413, 'body_too_large', bodyTooLargeMessage(maxBytes, n));
   const kept = (req as Request & { rawBody?: Buffer }).rawBody;
   if (kept !== undefined || !req.readable) {
     const body = kept ?? (typeof req.body === 'string' ? Buffer.from(req.body) : Buffer.alloc(0));
@@ -105,12 +104,7 @@ export function functionHandler(opts: {
       }
       if (req.method !== 'POST') {
         res.set('allow', 'GET, POST');
-        throw new BadRequestError(
-          `method ${req.method} is not allowed: POST a request`,
-          undefined,
-          405,
-          'method_not_allowed',
-        );
+        throw new HttpError(405, 'method_not_allowed', `method ${req.method} is not allowed: POST a request`);
       }
       await opts.post(req, res, scope);
     } catch (err) {
