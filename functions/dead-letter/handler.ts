@@ -1,5 +1,5 @@
 // The dead-letter receiver: stores each event the Broker gave up on, with Knative's reason attributes, in the raw bucket.
-import type { HttpFunction } from '@google-cloud/functions-framework';
+import type { HttpFunction } from '../../shared/http/message.ts';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';

@@ -1,6 +1,10 @@
 // The status HTTP handler: the page at `/` and the same data as JSON under `/api/...`, read-only, per request.
 import { randomBytes } from 'node:crypto';
-import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
+import type {
+  FunctionRequest as Request,
+  FunctionResponse as Response,
+  HttpFunction,
+} from '../../shared/http/message.ts';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Pool } from 'pg';
 import type { StatusConfig } from '../../shared/config.ts';

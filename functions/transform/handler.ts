@@ -1,6 +1,6 @@
 // The transform HTTP handler: check the MinIO token, read which objects were created, load each into PostgreSQL.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { HttpFunction, Request } from '@google-cloud/functions-framework';
+import type { FunctionRequest as Request, HttpFunction } from '../../shared/http/message.ts';
 import type { TransformConfig } from '../../shared/config.ts';
 import { BadRequestError, HttpError } from '../../shared/errors.ts';
 import { functionHandler, readRequest, sendJson } from '../../shared/http/respond.ts';

@@ -96,7 +96,7 @@ export function decodeRequest(
   if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
     throw new BadRequestError(`request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
-  // `parsed`: the same body already parsed as JSON (by the Functions Framework); not parsed a second time. An empty
+  // `parsed`: the same body already parsed as JSON (by the function server); not parsed a second time. An empty
   // body (which a body parser turns into {}) is still refused. /\S/ finds the first character without copying.
   const given = parsed !== undefined && /\S/.test(body) ? parsed : undefined;
   const json = (): unknown => given ?? parseJsonBody(body);

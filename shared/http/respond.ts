@@ -1,5 +1,5 @@
 // HTTP plumbing shared by the functions: body limits, request context, JSON/CloudEvent replies, error mapping.
-import type { Request, Response } from '@google-cloud/functions-framework';
+import type { FunctionRequest as Request, FunctionResponse as Response } from './message.ts';
 import type { CloudEvent } from 'cloudevents';
 import { HttpError, errorResponse } from '../errors.ts';
 import { decodeRequest, toBinary, type Incoming } from '../events/cloudevent.ts';
@@ -13,12 +13,12 @@ export function bodyTooLargeMessage(maxBytes: number, size?: number): string {
 }
 
 /**
- * The raw body: as the Functions Framework kept it, or read here when no body parser took it (a request without a
- * content type). 413 when larger than `maxBytes`.
+ * The raw body: as the function server kept it, or read here when nothing read it before (a handler run by another
+ * host, such as the Functions Framework's invoker). 413 when larger than `maxBytes`.
  */
 export async function rawBody(req: Request, maxBytes: number): Promise<Buffer> {
   const tooLarge = (n: number) => new HttpError(413, 'body_too_large', bodyTooLargeMessage(maxBytes, n));
-  const kept = (req as Request & { rawBody?: Buffer }).rawBody;
+  const kept = req.rawBody;
   if (kept !== undefined || !req.readable) {
     const body = kept ?? (typeof req.body === 'string' ? Buffer.from(req.body) : Buffer.alloc(0));
     if (body.length > maxBytes) throw tooLarge(body.length);
@@ -35,19 +35,20 @@ export async function rawBody(req: Request, maxBytes: number): Promise<Buffer> {
 }
 
 /**
- * Reads and decodes a request (CloudEvent in either mode, or plain JSON) within `maxBytes`. A JSON body the
- * Functions Framework already parsed is used as it is rather than parsed again: a 1,500-candle batch is about a
- * megabyte of objects per copy, times the requests a pod holds at once.
+ * Reads and decodes a request (CloudEvent in either mode, or plain JSON) within `maxBytes`. A JSON body the server
+ * already parsed is used as it is rather than parsed again: a 1,500-candle batch is about a megabyte of objects per
+ * copy, times the requests a pod holds at once.
  */
 export async function readRequest(req: Request, maxBytes: number): Promise<Incoming> {
   const raw = await rawBody(req, maxBytes);
   const contentType = (req.header('content-type') ?? '').toLowerCase();
-  const parsedByFramework =
+  const alreadyParsed =
     /^application\/(json|cloudevents\+json)\b/.test(contentType) &&
-    (req as Request & { rawBody?: Buffer }).rawBody === raw &&
+    req.rawBody === raw &&
     typeof req.body === 'object' &&
-    req.body !== null;
-  return decodeRequest(req.headers, raw, parsedByFramework ? (req.body as object) : undefined);
+    req.body !== null &&
+    !Buffer.isBuffer(req.body);
+  return decodeRequest(req.headers, raw, alreadyParsed ? (req.body as object) : undefined);
 }
 
 /** The W3C traceparent header, when present and well-formed. */
