@@ -3,7 +3,7 @@
 // notifications, embedded PostgreSQL. `--offline` serves recorded exchange data instead of the live APIs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import S3rver from 's3rver';
 import { loadCommonConfig } from '../shared/config.ts';
@@ -14,6 +14,7 @@ import { EventType, extractBatchSchema, type OhlcvRecord } from '../shared/event
 import { BATCH_PREFIX } from '../shared/lake/objects.ts';
 import { ensureBucket, s3Client } from '../shared/lake/s3.ts';
 import { nextOpen, parseTimeframe } from '../shared/time.ts';
+import { exchangeIds } from './lib/exchanges.mjs';
 import { startEmbeddedServer } from './local/embedded-postgres.ts';
 import { takenPorts } from './local/ports.ts';
 import { readManifests, restrict, wiring } from './local/manifests.ts';
@@ -48,11 +49,7 @@ Schedules, routes and retries come from knative/base. SIGINT or SIGTERM stops ev
 
 const offline = flag('offline');
 const once = flag('once');
-const listed = readFileSync(join(root, 'knative/exchanges.txt'), 'utf8')
-  .split('\n')
-  .map((l) => l.replace(/#.*/, '').trim().split(/\s+/)[0] ?? '')
-  .filter(Boolean);
-const exchanges = (option('exchanges')?.split(',') ?? listed).filter(Boolean);
+const exchanges = (option('exchanges')?.split(',') ?? exchangeIds()).filter(Boolean);
 const basePort = portOption('port', 8080);
 const brokerPort = portOption('broker-port', 8070);
 const s3Port = portOption('s3-port', 4568);
