@@ -68,48 +68,92 @@ export function sendEvent(res: Response, status: number, event: CloudEvent<unkno
   res.status(status).set(headers).send(body);
 }
 
-/** Maps an error to its status and JSON body, logs it with the right severity, and answers. */
-export function sendError(res: Response, err: unknown, log: Logger): void {
+/** The JSON body of an error answer. */
+export type ErrorBody = ReturnType<typeof errorResponse>['body'];
+
+/**
+ * Maps an error to its status and JSON body, logs it with the right severity (a 5xx with its stack and cause), and
+ * answers: with `render` when it takes the answer (returns true), else with the JSON body.
+ */
+export function sendError(
+  res: Response,
+  err: unknown,
+  log: Logger,
+  render?: (status: number, body: ErrorBody) => boolean,
+): void {
   const { status, body, retryAfterSeconds } = errorResponse(err);
   if (status >= 500) log.error('request failed', err, { status });
   else log.warn('request rejected', { status, error: body.error, reason: body.message });
   if (retryAfterSeconds !== undefined) res.set('retry-after', String(retryAfterSeconds));
+  if (render?.(status, body)) return;
   sendJson(res, status, body);
 }
 
-/** What a function's POST handler gets: the request's logger, which it may narrow (event id, exchange, ...). */
+/** What a function's handlers get: the request's logger, which they may narrow (event id, exchange, ...). */
 export interface RequestScope {
   log: Logger;
 }
 
+/** A function's own handling of one method. */
+export type MethodHandler = (req: Request, res: Response, scope: RequestScope) => Promise<void>;
+
+/** What functionHandler() builds a function from. */
+export interface FunctionHandlerOptions {
+  component: string;
+  /** Refuses a request (throws) before its method is looked at. */
+  authorize?: (req: Request, res: Response) => void;
+  /** GET without `get`: answered with `{function, ...info()}`. */
+  info?: () => Record<string, unknown>;
+  /** GET and HEAD. */
+  get?: MethodHandler;
+  /** POST. */
+  post?: MethodHandler;
+  /** What a 405 tells the caller; by default "POST a request". */
+  methodHint?: string;
+  /** The error answered for a thrown one (e.g. a database error as a 503 whose cause is the original). */
+  describeError?: (err: unknown) => unknown;
+  /** Answers an error other than as JSON (e.g. an HTML page); returns false to leave it to JSON. */
+  renderError?: (req: Request, res: Response, status: number, body: ErrorBody) => boolean;
+}
+
 /**
  * The shell every function shares: a logger carrying the request's traceparent, an optional authorization check,
- * GET answered with `info()`, methods other than GET and POST refused with 405, and any error mapped to its status
- * and JSON body (logged once, with what the handler learned about the request).
+ * GET (and HEAD when the function reads with `get`) and POST dispatched, other methods refused with 405 naming the
+ * allowed ones, and any error mapped to its status and body (logged once, with what the handler learned about the
+ * request; a 5xx with its stack and cause).
  */
-export function functionHandler(opts: {
-  component: string;
-  info: () => Record<string, unknown>;
-  authorize?: (req: Request, res: Response) => void;
-  post: (req: Request, res: Response, scope: RequestScope) => Promise<void>;
-}): (req: Request, res: Response) => Promise<void> {
+export function functionHandler(
+  opts: FunctionHandlerOptions,
+): (req: Request, res: Response) => Promise<void> {
   const baseLog = rootLog.child({ component: opts.component });
+  const get: MethodHandler =
+    opts.get ??
+    (async (_req, res) => {
+      sendJson(res, 200, { function: opts.component, ...opts.info?.() });
+    });
+  const methods = new Map<string, MethodHandler>([['GET', get]]);
+  if (opts.get) methods.set('HEAD', opts.get);
+  if (opts.post) methods.set('POST', opts.post);
+  const allow = [...methods.keys()].join(', ');
   return async (req, res) => {
     const traceparent = traceparentOf(req);
     const scope: RequestScope = { log: traceparent ? baseLog.child({ traceparent }) : baseLog };
     try {
       opts.authorize?.(req, res);
-      if (req.method === 'GET') {
-        sendJson(res, 200, { function: opts.component, ...opts.info() });
-        return;
+      const handle = methods.get(req.method ?? '');
+      if (!handle) {
+        res.set('allow', allow);
+        throw new HttpError(
+          405,
+          'method_not_allowed',
+          `method ${req.method} is not allowed: ${opts.methodHint ?? 'POST a request'}`,
+        );
       }
-      if (req.method !== 'POST') {
-        res.set('allow', 'GET, POST');
-        throw new HttpError(405, 'method_not_allowed', `method ${req.method} is not allowed: POST a request`);
-      }
-      await opts.post(req, res, scope);
+      await handle(req, res, scope);
     } catch (err) {
-      sendError(res, err, scope.log);
+      const answered = opts.describeError ? opts.describeError(err) : err;
+      const render = opts.renderError;
+      sendError(res, answered, scope.log, render && ((status, body) => render(req, res, status, body)));
     }
   };
 }
