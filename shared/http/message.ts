@@ -4,7 +4,8 @@ import { IncomingMessage, ServerResponse } from 'node:http';
 /**
  * An incoming request whose body the server already read within the function's limit: `rawBody` holds its bytes,
  * `body` the parsed value (JSON for application/json and application/cloudevents+json, a string for text/*, the
- * bytes for other types, undefined without a content type), as the Functions Framework's body parsers leave them.
+ * bytes for other types, form bodies included; undefined without a content type), as the Functions Framework's body
+ * parsers leave them except for forms, which no function reads.
  */
 export class FunctionRequest extends IncomingMessage {
   /** The parsed body (see the class comment). */
@@ -18,11 +19,6 @@ export class FunctionRequest extends IncomingMessage {
   header(name: string): string | undefined {
     const v = this.headers[name.toLowerCase()];
     return Array.isArray(v) ? v[0] : v;
-  }
-
-  /** Same as header() (Express's other name). */
-  get(name: string): string | undefined {
-    return this.header(name);
   }
 }
 

@@ -109,8 +109,9 @@ function readBody(
 }
 
 /**
- * Sets `req.rawBody` and `req.body` as the Functions Framework's body parsers would: JSON parsed (an empty body is
- * `{}`), text as a string, other types as bytes, nothing without a content type. Throws a 400 for invalid JSON.
+ * Sets `req.rawBody` and `req.body` as the Functions Framework's body parsers would (forms aside: they stay bytes):
+ * JSON parsed (an empty body is `{}`), text as a string, other types as bytes, nothing without a content type. Throws
+ * a 400 for invalid JSON.
  */
 function parseBody(req: FunctionRequest, raw: Buffer): void {
   req.rawBody = raw;
