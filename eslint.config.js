@@ -24,6 +24,12 @@ const LIBRARIES = {
     patterns: [],
     message: 'ccxt stays inside shared/exchange (only type imports elsewhere).',
   },
+  testing: {
+    paths: ['@google-cloud/functions-framework/testing'],
+    patterns: [],
+    message:
+      "The Functions Framework's testing helpers are for tests: functions are served by shared/http/server.ts.",
+  },
 };
 
 /** The boundary rules for files that may use the libraries of `allowed` (room names of LIBRARIES). */
@@ -50,7 +56,8 @@ function boundaries(allowed) {
       'error',
       {
         selector: `ImportExpression[source.value=/${source}/]`,
-        message: 'A library is imported in its own room only (shared/db, shared/lake, shared/exchange).',
+        message:
+          'A library is imported in its own room only (shared/db, shared/lake, shared/exchange; test/ for testing helpers).',
       },
     ],
   };
@@ -73,6 +80,8 @@ export default tseslint.config(
   { files: ['shared/lake/**'], rules: boundaries(['lake']) },
   { files: ['shared/exchange/**'], rules: boundaries(['exchange']) },
   // Tests and benchmarks set up and inspect the real stores (create buckets, seed and count rows, COPY fixtures), so
-  // pg, pg-copy-streams and the AWS SDK are theirs to use; ccxt stays behind shared/exchange there too.
+  // pg, pg-copy-streams and the AWS SDK are theirs to use; ccxt stays behind shared/exchange there too. Only tests may
+  // use the Functions Framework's testing helpers.
   { files: ['test/**', 'bench/**'], rules: boundaries(['db', 'lake']) },
+  { files: ['test/**'], rules: boundaries(['db', 'lake', 'testing']) },
 );

@@ -1,10 +1,12 @@
-// Bundles every function with esbuild into dist/<name>/index.mjs; extract gets one bundle per exchange holding only
-// that exchange's ccxt class. Prints each bundle's size.
+// Bundles every function of scripts/lib/functions.mjs with esbuild into dist/<bundle>/index.mjs; extract gets one
+// bundle per exchange holding only that exchange's ccxt class. Prints each bundle's size.
 // Usage: node scripts/build.mjs [--exchanges=a,b] [--all-ccxt] [--outdir=dist]
-import { cpSync, readFileSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { exchangeIds } from './lib/exchanges.mjs';
+import { FUNCTIONS, bundlesOf, entryOf } from './lib/functions.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outArg = process.argv.find((a) => a.startsWith('--outdir='));
@@ -15,10 +17,7 @@ const ccxtSrc = join(root, 'node_modules/ccxt/js/src');
 export function listedExchanges() {
   const arg = process.argv.find((a) => a.startsWith('--exchanges='));
   if (arg) return arg.slice('--exchanges='.length).split(',').filter(Boolean);
-  return readFileSync(join(root, 'knative/exchanges.txt'), 'utf8')
-    .split('\n')
-    .map((l) => l.replace(/#.*/, '').trim().split(/\s+/)[0] ?? '')
-    .filter(Boolean);
+  return exchangeIds();
 }
 
 /** esbuild plugin: `import 'ccxt'` resolves to a module exporting one exchange class and ccxt's error classes. */
@@ -40,15 +39,15 @@ function oneExchange(id) {
   };
 }
 
-async function bundle(name, fnDir, target, plugins) {
+async function bundle(name, fn, plugins) {
   const outfile = join(outdir, name, 'index.mjs');
   mkdirSync(dirname(outfile), { recursive: true });
   // The function module is imported inside startOrExit so that a configuration error is one clear line.
   const entry = [
     `import { serve, startOrExit } from ${JSON.stringify(join(root, 'shared/http/serve.ts'))};`,
     `await startOrExit(async () => {`,
-    `  await import(${JSON.stringify(join(root, 'functions', fnDir, 'index.ts'))});`,
-    `  serve(${JSON.stringify(target)});`,
+    `  await import(${JSON.stringify(entryOf(fn))});`,
+    `  serve(${JSON.stringify(fn.name)});`,
     `});`,
   ].join('\n');
   await build({
@@ -76,14 +75,17 @@ async function bundle(name, fnDir, target, plugins) {
 async function main() {
   const results = [];
   const allCcxt = process.argv.includes('--all-ccxt');
-  for (const id of listedExchanges()) {
-    results.push(await bundle(`extract-${id}`, 'extract', 'extract', [oneExchange(id)]));
+  const ids = listedExchanges();
+  for (const fn of FUNCTIONS) {
+    if (fn.perExchange) {
+      for (const [i, name] of bundlesOf(fn, ids).entries())
+        results.push(await bundle(name, fn, [oneExchange(ids[i])]));
+      if (allCcxt) results.push(await bundle(`${fn.name}-all-ccxt`, fn, []));
+    } else results.push(await bundle(fn.name, fn, []));
+    for (const c of fn.copy ?? [])
+      for (const name of bundlesOf(fn, ids))
+        cpSync(join(root, c.from), join(outdir, name, c.to), { recursive: true });
   }
-  if (allCcxt) results.push(await bundle('extract-all-ccxt', 'extract', 'extract', []));
-  for (const fn of ['load-raw', 'transform', 'dead-letter', 'status'])
-    results.push(await bundle(fn, fn, fn, []));
-  // transform applies migrations (MIGRATE_ON_START) from the .sql files beside its bundle.
-  cpSync(join(root, 'shared/db/migrations'), join(outdir, 'transform/migrations'), { recursive: true });
   const width = Math.max(...results.map((r) => r.name.length));
   for (const r of results)
     console.log(`${r.name.padEnd(width)}  ${(r.bytes / 1024 / 1024).toFixed(2)} MiB  ${r.outfile}`);

@@ -3,7 +3,7 @@
 // notifications, embedded PostgreSQL. `--offline` serves recorded exchange data instead of the live APIs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import S3rver from 's3rver';
 import { loadCommonConfig } from '../shared/config.ts';
@@ -13,6 +13,8 @@ import { createPool, ensureDatabase } from '../shared/db/pool.ts';
 import { BATCH_PREFIX } from '../shared/lake/objects.ts';
 import { ensureBucket, s3Client } from '../shared/lake/s3.ts';
 import { ProgressConsole } from './local/console.ts';
+import { exchangeIds } from './lib/exchanges.mjs';
+import { bundleNames } from './lib/functions.mjs';
 import { startEmbeddedServer } from './local/embedded-postgres.ts';
 import { takenPorts } from './local/ports.ts';
 import { readManifests, restrict, wiring } from './local/manifests.ts';
@@ -47,11 +49,7 @@ Schedules, routes and retries come from knative/base. SIGINT or SIGTERM stops ev
 
 const offline = flag('offline');
 const once = flag('once');
-const listed = readFileSync(join(root, 'knative/exchanges.txt'), 'utf8')
-  .split('\n')
-  .map((l) => l.replace(/#.*/, '').trim().split(/\s+/)[0] ?? '')
-  .filter(Boolean);
-const exchanges = (option('exchanges')?.split(',') ?? listed).filter(Boolean);
+const exchanges = (option('exchanges')?.split(',') ?? exchangeIds()).filter(Boolean);
 const basePort = portOption('port', 8080);
 const brokerPort = portOption('broker-port', 8070);
 const s3Port = portOption('s3-port', 4568);
@@ -186,11 +184,9 @@ async function main(): Promise<void> {
     wiring(readManifests(join(root, 'knative/base'))),
     (svc) => !svc.env['EXCHANGE'] || exchanges.includes(svc.env['EXCHANGE']),
   );
-  const order = (name: string) =>
-    name.startsWith('extract-')
-      ? exchanges.indexOf(name.slice(8))
-      : exchanges.length + ['load-raw', 'transform', 'dead-letter', 'status'].indexOf(name);
-  wired.services.sort((a, b) => order(a.name) - order(b.name));
+  // Ports in the order of the table of functions: the extracts in list order, then the rest of the chain.
+  const order = bundleNames(exchanges);
+  wired.services.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   const urls = Object.fromEntries(
     wired.services.map((svc, i) => [svc.name, `http://127.0.0.1:${basePort + i}/`]),
   );

@@ -21,16 +21,29 @@ export abstract class PipelineError extends Error {
   }
 }
 
-/** The request itself is wrong (bad JSON, unknown dataset, wrong exchange): 400 unless told otherwise. */
-export class BadRequestError extends PipelineError {
+/**
+ * A request refused with an HTTP status and a stable code that say what happened: 401 unauthorized, 404 not_found,
+ * 405 method_not_allowed, 413 body_too_large, 415 unsupported_media_type, ...
+ */
+export class HttpError extends PipelineError {
   readonly status: number;
-  constructor(message: string, details?: Record<string, unknown>, status = 400, code = 'bad_request') {
+  constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
     super(code, message, details);
     this.status = status;
   }
 }
 
-/** A permanent upstream refusal that retrying cannot fix (e.g. a geo-block): a 4xx, dead-lettered unretried. */
+/** The request itself is wrong (bad JSON, unknown dataset, wrong exchange): 400, `bad_request` unless told otherwise. */
+export class BadRequestError extends HttpError {
+  constructor(message: string, details?: Record<string, unknown>, code = 'bad_request') {
+    super(400, code, message, details);
+  }
+}
+
+/**
+ * A permanent refusal that retrying cannot fix (a geo-block, a record too large for any event): a 4xx, dead-lettered
+ * unretried; never transient, even where it answers 500 (the status page's missing grant).
+ */
 export class PermanentUpstreamError extends PipelineError {
   readonly status: number;
   constructor(
@@ -42,6 +55,10 @@ export class PermanentUpstreamError extends PipelineError {
   ) {
     super(code, message, details, options);
     this.status = status;
+  }
+
+  override get transient(): boolean {
+    return false;
   }
 }
 

@@ -46,12 +46,25 @@ function redact(text: string): string {
   return out;
 }
 
+/** How many links of an error's `cause` chain a log line follows. */
+const MAX_CAUSE_DEPTH = 5;
+
+/** An error as a log field with its whole story: name, message, code, stack and its cause chain. */
+function describeError(err: unknown, depth = 0): Record<string, unknown> {
+  if (!(err instanceof Error)) return { message: String(err) };
+  const code = (err as { code?: unknown }).code;
+  const cause = (err as { cause?: unknown }).cause;
+  return {
+    name: err.name,
+    message: err.message,
+    ...(code !== undefined ? { code } : {}),
+    ...(err.stack ? { stack: err.stack } : {}),
+    ...(cause !== undefined && depth < MAX_CAUSE_DEPTH ? { cause: describeError(cause, depth + 1) } : {}),
+  };
+}
+
 function errorFields(err: unknown): Record<string, unknown> {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return { error: { name: err.name, message: err.message, ...(code !== undefined ? { code } : {}) } };
-  }
-  return { error: { message: String(err) } };
+  return { error: describeError(err) };
 }
 
 /** A logger bound to a context; `child` adds fields. */

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { generate, readExchanges } from '../scripts/gen-knative.ts';
+import { baseKustomization, generate } from '../scripts/gen-knative.ts';
+import { exchangeIds, readExchanges } from '../scripts/lib/exchanges.mjs';
+import { bundleNames } from '../scripts/lib/functions.mjs';
 
 const root = join(import.meta.dirname, '..');
 
@@ -42,6 +44,13 @@ describe('knative/', () => {
     }
   });
 
+  it('knative/base/kustomization.yaml lists the manifest of every function of the table', () => {
+    expect(
+      readFileSync(join(root, 'knative/base/kustomization.yaml'), 'utf8'),
+      'run npm run gen:knative',
+    ).toBe(baseKustomization());
+  });
+
   describe.each(['dev', 'prod'])('overlay %s', (overlay) => {
     const rs = render(overlay);
     const named = (kind: string) => new Set(rs.filter((r) => r.kind === kind).map((r) => r.metadata.name));
@@ -59,13 +68,7 @@ describe('knative/', () => {
     );
 
     it('has a Service per exchange and per stage, all in one namespace, all cluster-local', () => {
-      const want = [
-        ...readExchanges().map((x) => `extract-${x.id}`),
-        'load-raw',
-        'transform',
-        'dead-letter',
-        'status',
-      ].sort();
+      const want = bundleNames(exchangeIds()).sort();
       expect([...named('Service')].sort()).toEqual(want);
       expect(new Set(rs.map((r) => r.metadata.namespace))).toEqual(
         new Set([overlay === 'prod' ? 'crypto-pipeline' : 'crypto-pipeline-dev']),
@@ -128,7 +131,7 @@ describe('knative/', () => {
 
     it('PingSources have valid UTC crons, JSON payloads extract accepts, and the exchange attribute', () => {
       const pings = rs.filter((r) => r.kind === 'PingSource');
-      expect(pings.length).toBeGreaterThanOrEqual(readExchanges().length * 3);
+      expect(pings.length).toBeGreaterThanOrEqual(exchangeIds().length * 3);
       for (const p of pings) {
         const spec = p.spec as {
           schedule: string;
@@ -144,13 +147,7 @@ describe('knative/', () => {
     });
 
     it('every container: the seed requests (100m / 256Mi) and limits, non-root, a bundle npm run build makes', () => {
-      const bundles = new Set([
-        ...readExchanges().map((x) => `extract-${x.id}`),
-        'load-raw',
-        'transform',
-        'dead-letter',
-        'status',
-      ]);
+      const bundles = new Set(bundleNames(exchangeIds()));
       for (const c of containers) {
         expect(c.resources.requests).toEqual({ cpu: '100m', memory: '256Mi' });
         expect(c.resources.limits.memory).toBe('256Mi');

@@ -1,5 +1,5 @@
 // The dead-letter receiver: stores each event the Broker gave up on, with Knative's reason attributes, in the raw bucket.
-import type { HttpFunction } from '@google-cloud/functions-framework';
+import type { HttpFunction } from '../../shared/http/message.ts';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
@@ -26,7 +26,6 @@ export function createDeadLetterHandler(
         throw new BadRequestError(
           `this event can never be sent again: ${problem}`,
           undefined,
-          400,
           'not_replayable',
         );
       scope.log = scope.log.child({ eventId: event.id, eventSource: event.source });

@@ -1,6 +1,6 @@
 // The extract HTTP handler: decode a CloudEvent or curl JSON, run the extraction, answer with the summary.
 import { randomUUID } from 'node:crypto';
-import type { HttpFunction } from '@google-cloud/functions-framework';
+import type { HttpFunction } from '../../shared/http/message.ts';
 import type { ExtractConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
 import { buildEvent, parseJsonBody, requireEventType } from '../../shared/events/cloudevent.ts';

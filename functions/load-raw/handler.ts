@@ -1,5 +1,5 @@
 // The load-raw HTTP handler: accept one extract-batch CloudEvent, store it as a raw JSON object, answer 204.
-import type { HttpFunction } from '@google-cloud/functions-framework';
+import type { HttpFunction } from '../../shared/http/message.ts';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';

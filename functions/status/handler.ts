@@ -1,19 +1,23 @@
 // The status HTTP handler: the page at `/` and the same data as JSON under `/api/...`, read-only, per request.
 import { randomBytes } from 'node:crypto';
-import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
+import type {
+  FunctionRequest as Request,
+  FunctionResponse as Response,
+  HttpFunction,
+} from '../../shared/http/message.ts';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Pool } from 'pg';
 import type { StatusConfig } from '../../shared/config.ts';
 import {
   BadRequestError,
+  HttpError,
   PermanentUpstreamError,
   PipelineError,
   TransientError,
-  errorResponse,
 } from '../../shared/errors.ts';
 import { DATASETS, type Dataset } from '../../shared/events/schemas.ts';
-import { sendError, sendJson, traceparentOf } from '../../shared/http/respond.ts';
-import { log as rootLog, type Logger } from '../../shared/log.ts';
+import { functionHandler, sendJson } from '../../shared/http/respond.ts';
+import type { Logger } from '../../shared/log.ts';
 import {
   buildReport,
   catalogueReport,
@@ -135,7 +139,10 @@ export function parseQuery(params: URLSearchParams, now: number, cfg: StatusConf
 /** Slots a coverage strip may hold: the longest range in one-minute candles. */
 const maxSlots = (cfg: StatusConfig) => Math.ceil(cfg.maxRangeMs / 60_000);
 
-/** PostgreSQL failures as answers with meaning, never with connection details (those go to the log only). */
+/**
+ * PostgreSQL failures as answers with meaning, never with connection details: those stay in the error's cause, which
+ * only the log shows.
+ */
 export function describeFailure(err: unknown): unknown {
   if (err instanceof PipelineError) return err;
   const code = String((err as { code?: unknown }).code ?? '');
@@ -149,11 +156,15 @@ export function describeFailure(err: unknown): unknown {
     return new TransientError(
       'database_unavailable',
       'PostgreSQL cannot be reached or refused the connection (see the function log)',
+      undefined,
+      { cause: err },
     );
   if (code === '57014')
     return new TransientError(
       'query_timeout',
       'a query took longer than STATUS_QUERY_TIMEOUT_MS; narrow the range or filter by exchange',
+      undefined,
+      { cause: err },
     );
   if (code === '42501')
     return new PermanentUpstreamError(
@@ -161,11 +172,14 @@ export function describeFailure(err: unknown): unknown {
       "the status page's database user may not read a table: grant it the crypto_status role (migration 002_status_reader.sql)",
       undefined,
       500,
+      { cause: err },
     );
   if (code === '42P01' || code === '42883')
     return new TransientError(
       'not_migrated',
       'the database is not migrated yet (transform migrates on start; or npm run migrate)',
+      undefined,
+      { cause: err },
     );
   return err;
 }
@@ -251,27 +265,34 @@ function secureHeaders(res: Response, nonce?: string): void {
   });
 }
 
-/** Builds the status function. */
+/** Builds the status function: the shared function shell, reading with GET and HEAD; errors on the page as HTML. */
 export function createStatusHandler(cfg: StatusConfig, deps: StatusDeps): HttpFunction {
-  const baseLog = rootLog.child({ component: 'status' });
-  return async (req: Request, res: Response) => {
-    const traceparent = traceparentOf(req);
-    const log = traceparent ? baseLog.child({ traceparent }) : baseLog;
-    const url = new URL(req.originalUrl || req.url || '/', 'http://status.invalid');
-    const path = url.pathname.replace(/\/+$/, '') || '/';
-    const page = path === '/';
-    const nonce = randomBytes(16).toString('base64');
-    const started = Date.now();
-    try {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.set('allow', 'GET, HEAD');
-        throw new BadRequestError(
-          `method ${req.method} is not allowed: the status page only reads (GET)`,
-          undefined,
-          405,
-          'method_not_allowed',
-        );
+  /** The page is `/`; everything else is JSON. */
+  const pathOf = (req: Request) =>
+    new URL(req.originalUrl || req.url || '/', 'http://status.invalid').pathname.replace(/\/+$/, '') || '/';
+  /** The nonce of a page's inline style and script (a request gets one page: the status or the error). */
+  const nonce = () => randomBytes(16).toString('base64');
+  return functionHandler({
+    component: 'status',
+    methodHint: 'the status page only reads (GET)',
+    describeError: describeFailure,
+    renderError: (req, res, status, body) => {
+      if (pathOf(req) !== '/') {
+        secureHeaders(res);
+        return false;
       }
+      const n = nonce();
+      secureHeaders(res, n);
+      res
+        .status(status)
+        .set('content-type', 'text/html; charset=utf-8')
+        .send(renderErrorPage(status, body.message, n));
+      return true;
+    },
+    get: async (req, res, { log }) => {
+      const url = new URL(req.originalUrl || req.url || '/', 'http://status.invalid');
+      const path = pathOf(req);
+      const started = Date.now();
       if (path === '/api') {
         secureHeaders(res);
         sendJson(res, 200, {
@@ -290,50 +311,32 @@ export function createStatusHandler(cfg: StatusConfig, deps: StatusDeps): HttpFu
         return;
       }
       const api = API[path];
-      if (!page && !api)
-        throw new BadRequestError(
-          `no such page: ${path}; the page is / and the JSON is under /api (${Object.keys(API).join(', ')})`,
-          undefined,
+      if (path !== '/' && !api)
+        throw new HttpError(
           404,
           'not_found',
+          `no such page: ${path}; the page is / and the JSON is under /api (${Object.keys(API).join(', ')})`,
         );
       const now = new Date(deps.now?.() ?? Date.now());
       const q = parseQuery(url.searchParams, now.getTime(), cfg);
       const ctx = { cfg, deps, now, log };
-      if (page) {
+      if (api) {
+        const body = await api.run(q, ctx);
+        secureHeaders(res);
+        sendJson(res, 200, body);
+      } else {
         const report = await buildStatus(
           { pool: deps.pool, deadLetters: () => deadLetters(q, ctx) },
           { now, from: q.from, to: q.to, filter: q.filter, maxSlots: maxSlots(cfg) },
         );
-        secureHeaders(res, nonce);
+        const n = nonce();
+        secureHeaders(res, n);
         res
           .status(200)
           .set('content-type', 'text/html; charset=utf-8')
-          .send(renderPage(report, q.page, nonce));
-      } else {
-        const body = await (api as { run: Route }).run(q, ctx);
-        secureHeaders(res);
-        sendJson(res, 200, body);
+          .send(renderPage(report, q.page, n));
       }
       log.debug('status served', { path, ms: Date.now() - started, ...q.filter });
-    } catch (err) {
-      const failure = describeFailure(err);
-      if (failure !== err && (failure as PipelineError).status >= 500)
-        log.error('status query failed', err, { path });
-      if (!page) {
-        secureHeaders(res);
-        sendError(res, failure, log);
-        return;
-      }
-      const { status, body } = errorResponse(failure);
-      if (status >= 500) {
-        if (failure === err) log.error('request failed', err, { status });
-      } else log.warn('request rejected', { status, error: body.error, reason: body.message });
-      secureHeaders(res, nonce);
-      res
-        .status(status)
-        .set('content-type', 'text/html; charset=utf-8')
-        .send(renderErrorPage(status, body.message, nonce));
-    }
-  };
+    },
+  });
 }

@@ -1,8 +1,8 @@
 // The transform HTTP handler: check the MinIO token, read which objects were created, load each into PostgreSQL.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { HttpFunction, Request } from '@google-cloud/functions-framework';
+import type { FunctionRequest as Request, HttpFunction } from '../../shared/http/message.ts';
 import type { TransformConfig } from '../../shared/config.ts';
-import { BadRequestError } from '../../shared/errors.ts';
+import { BadRequestError, HttpError } from '../../shared/errors.ts';
 import { functionHandler, readRequest, sendJson } from '../../shared/http/respond.ts';
 import { BATCH_PREFIX } from '../../shared/lake/objects.ts';
 import { loadObject, type LoadDeps, type LoadResult } from '../../shared/transform/load.ts';
@@ -32,11 +32,10 @@ export function createTransformHandler(
     authorize: (req, res) => {
       if (authorized(req, cfg.authToken)) return;
       res.set('www-authenticate', 'Bearer realm="transform"');
-      throw new BadRequestError(
-        'missing or wrong bearer token (Authorization: Bearer <TRANSFORM_AUTH_TOKEN>)',
-        undefined,
+      throw new HttpError(
         401,
         'unauthorized',
+        'missing or wrong bearer token (Authorization: Bearer <TRANSFORM_AUTH_TOKEN>)',
       );
     },
     post: async (req, res, { log }) => {
@@ -67,7 +66,7 @@ export function createTransformHandler(
           ev.key,
         );
         if (manual && result.status === 'rejected' && result.reason === 'object_not_found') {
-          throw new BadRequestError(`no object s3://${ev.bucket}/${ev.key}`, undefined, 404, 'not_found');
+          throw new HttpError(404, 'not_found', `no object s3://${ev.bucket}/${ev.key}`);
         }
         results.push(result);
       }

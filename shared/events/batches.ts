@@ -101,8 +101,6 @@ export function chunkRecords<T>(records: readonly T[], maxBytes: number, overhea
       throw new PermanentUpstreamError(
         'record_too_large',
         `one record is ${size} bytes, more than MAX_EVENT_BYTES (${maxBytes}) leaves for data; raise MAX_EVENT_BYTES`,
-        undefined,
-        500,
       );
     }
     if (used + size > budget && current.length > 0) {

@@ -1,6 +1,6 @@
 // The ce-* encoding in one place: build pipeline CloudEvents, write them in binary/structured mode, decode requests.
 import { CloudEvent, HTTP, ValidationError } from 'cloudevents';
-import { BadRequestError } from '../errors.ts';
+import { BadRequestError, HttpError } from '../errors.ts';
 import { SCHEMA_VERSION } from './schemas.ts';
 
 /** Extension attributes the pipeline sets; Triggers filter on `exchange` and `dataset`. */
@@ -105,18 +105,17 @@ export function decodeRequest(
   if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
     throw new BadRequestError(`request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
-  // `parsed`: the same body already parsed as JSON (by the Functions Framework); not parsed a second time. An empty
+  // `parsed`: the same body already parsed as JSON (by the function server); not parsed a second time. An empty
   // body (which a body parser turns into {}) is still refused. /\S/ finds the first character without copying.
   const given = parsed !== undefined && /\S/.test(body) ? parsed : undefined;
   const json = (): unknown => given ?? parseJsonBody(body);
   const hasCeHeaders = Object.keys(headers).some((k) => k.toLowerCase().startsWith('ce-'));
 
   if (contentType.startsWith('application/cloudevents-batch+json')) {
-    throw new BadRequestError(
-      'batched CloudEvents are not supported: send one event per request',
-      undefined,
+    throw new HttpError(
       415,
       'unsupported_media_type',
+      'batched CloudEvents are not supported: send one event per request',
     );
   }
   const structured = contentType.startsWith('application/cloudevents+json');
@@ -138,11 +137,10 @@ export function decodeRequest(
       contentType !== '' &&
       !/^(application\/(.+\+)?json|text\/plain)\b/.test(contentType)
     ) {
-      throw new BadRequestError(
-        `unsupported content type '${contentType}': CloudEvent data must be application/json`,
-        undefined,
+      throw new HttpError(
         415,
         'unsupported_media_type',
+        `unsupported content type '${contentType}': CloudEvent data must be application/json`,
       );
     }
   } else {
@@ -236,7 +234,6 @@ export function requireEventType(
     throw new BadRequestError(
       `unsupported event type '${event.type}': ${reader} accepts ${accepted.join(', ')}`,
       undefined,
-      400,
       'unsupported_event_type',
     );
   }
@@ -245,7 +242,6 @@ export function requireEventType(
     throw new BadRequestError(
       `unsupported schema version '${String(version)}': ${reader} reads version ${SCHEMA_VERSION}`,
       undefined,
-      400,
       'unsupported_schema_version',
     );
   }

@@ -539,7 +539,6 @@ export class ExchangeClient {
         error: new BadRequestError(
           `${this.id} ${what}: unknown symbol (${message})`,
           { call: what },
-          400,
           'bad_symbol',
         ),
       };
@@ -550,7 +549,6 @@ export class ExchangeClient {
         error: new BadRequestError(
           `${this.id} ${what}: not supported (${message})`,
           { call: what },
-          400,
           'not_supported',
         ),
       };
@@ -561,7 +559,6 @@ export class ExchangeClient {
         error: new BadRequestError(
           `${this.id} ${what}: the exchange rejected the parameters (${message})`,
           { call: what },
-          400,
           'exchange_bad_request',
         ),
       };

@@ -33,7 +33,6 @@ export function planRequest(
     throw new BadRequestError(
       `this deployment serves '${cfg.exchange}', not '${req.exchange}': send the request to extract-${req.exchange}`,
       { exchange: cfg.exchange },
-      400,
       'wrong_exchange',
     );
   }
@@ -43,7 +42,6 @@ export function planRequest(
     throw new BadRequestError(
       `${cfg.exchange} does not provide ${unsupported.join(', ')}; it provides: ${supported.join(', ')}`,
       { supported },
-      400,
       'unsupported_dataset',
     );
   }
@@ -59,7 +57,6 @@ export function planRequest(
     throw new BadRequestError(
       `unknown symbol(s) on ${cfg.exchange}: ${hint}; use ccxt symbols such as BTC/USDT (spot) or BTC/USDT:USDT (swap), among the loaded market types ${cfg.marketTypes.join(', ')}`,
       { unknown },
-      400,
       'bad_symbol',
     );
   }
@@ -77,7 +74,6 @@ export function planRequest(
           throw new BadRequestError(
             `${cfg.exchange} has no timeframe '${req.timeframe}'; it has: ${frames.join(', ')}`,
             { timeframes: frames },
-            400,
             'bad_timeframe',
           );
         }
@@ -112,7 +108,6 @@ export function planRequest(
               ? `funding rates exist only for swap markets; none of ${symbols.join(', ')} is a swap (swaps look like BTC/USDT:USDT)`
               : `no swap markets are loaded on ${cfg.exchange}; add swap to MARKET_TYPES to extract funding rates`,
             undefined,
-            400,
             symbols.length > 0 ? 'bad_symbol' : 'unsupported_dataset',
           );
         }

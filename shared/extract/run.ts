@@ -98,7 +98,6 @@ export async function runExtract(
     throw new BadRequestError(
       `the window starts in the future (since ${new Date(req.since).toISOString()}, now ${new Date(startedAt).toISOString()}): no exchange has data there yet`,
       { since: req.since, now: startedAt },
-      400,
       'window_in_future',
     );
   }

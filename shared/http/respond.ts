@@ -1,7 +1,7 @@
 // HTTP plumbing shared by the functions: body limits, request context, JSON/CloudEvent replies, error mapping.
-import type { Request, Response } from '@google-cloud/functions-framework';
+import type { FunctionRequest as Request, FunctionResponse as Response } from './message.ts';
 import type { CloudEvent } from 'cloudevents';
-import { BadRequestError, errorResponse } from '../errors.ts';
+import { HttpError, errorResponse } from '../errors.ts';
 import { decodeRequest, toBinary, type Incoming } from '../events/cloudevent.ts';
 import { log as rootLog, type Logger } from '../log.ts';
 
@@ -13,13 +13,12 @@ export function bodyTooLargeMessage(maxBytes: number, size?: number): string {
 }
 
 /**
- * The raw body: as the Functions Framework kept it, or read here when no body parser took it (a request without a
- * content type). 413 when larger than `maxBytes`.
+ * The raw body: as the function server kept it, or read here when nothing read it before (a handler run by another
+ * host, such as the Functions Framework's invoker). 413 when larger than `maxBytes`.
  */
 export async function rawBody(req: Request, maxBytes: number): Promise<Buffer> {
-  const tooLarge = (n: number) =>
-    new BadRequestError(bodyTooLargeMessage(maxBytes, n), undefined, 413, 'body_too_large');
-  const kept = (req as Request & { rawBody?: Buffer }).rawBody;
+  const tooLarge = (n: number) => new HttpError(413, 'body_too_large', bodyTooLargeMessage(maxBytes, n));
+  const kept = req.rawBody;
   if (kept !== undefined || !req.readable) {
     const body = kept ?? (typeof req.body === 'string' ? Buffer.from(req.body) : Buffer.alloc(0));
     if (body.length > maxBytes) throw tooLarge(body.length);
@@ -36,19 +35,20 @@ export async function rawBody(req: Request, maxBytes: number): Promise<Buffer> {
 }
 
 /**
- * Reads and decodes a request (CloudEvent in either mode, or plain JSON) within `maxBytes`. A JSON body the
- * Functions Framework already parsed is used as it is rather than parsed again: a 1,500-candle batch is about a
- * megabyte of objects per copy, times the requests a pod holds at once.
+ * Reads and decodes a request (CloudEvent in either mode, or plain JSON) within `maxBytes`. A JSON body the server
+ * already parsed is used as it is rather than parsed again: a 1,500-candle batch is about a megabyte of objects per
+ * copy, times the requests a pod holds at once.
  */
 export async function readRequest(req: Request, maxBytes: number): Promise<Incoming> {
   const raw = await rawBody(req, maxBytes);
   const contentType = (req.header('content-type') ?? '').toLowerCase();
-  const parsedByFramework =
+  const alreadyParsed =
     /^application\/(json|cloudevents\+json)\b/.test(contentType) &&
-    (req as Request & { rawBody?: Buffer }).rawBody === raw &&
+    req.rawBody === raw &&
     typeof req.body === 'object' &&
-    req.body !== null;
-  return decodeRequest(req.headers, raw, parsedByFramework ? (req.body as object) : undefined);
+    req.body !== null &&
+    !Buffer.isBuffer(req.body);
+  return decodeRequest(req.headers, raw, alreadyParsed ? (req.body as object) : undefined);
 }
 
 /** The W3C traceparent header, when present and well-formed. */
@@ -68,53 +68,92 @@ export function sendEvent(res: Response, status: number, event: CloudEvent<unkno
   res.status(status).set(headers).send(body);
 }
 
-/** Maps an error to its status and JSON body, logs it with the right severity, and answers. */
-export function sendError(res: Response, err: unknown, log: Logger): void {
+/** The JSON body of an error answer. */
+export type ErrorBody = ReturnType<typeof errorResponse>['body'];
+
+/**
+ * Maps an error to its status and JSON body, logs it with the right severity (a 5xx with its stack and cause), and
+ * answers: with `render` when it takes the answer (returns true), else with the JSON body.
+ */
+export function sendError(
+  res: Response,
+  err: unknown,
+  log: Logger,
+  render?: (status: number, body: ErrorBody) => boolean,
+): void {
   const { status, body, retryAfterSeconds } = errorResponse(err);
   if (status >= 500) log.error('request failed', err, { status });
   else log.warn('request rejected', { status, error: body.error, reason: body.message });
   if (retryAfterSeconds !== undefined) res.set('retry-after', String(retryAfterSeconds));
+  if (render?.(status, body)) return;
   sendJson(res, status, body);
 }
 
-/** What a function's POST handler gets: the request's logger, which it may narrow (event id, exchange, ...). */
+/** What a function's handlers get: the request's logger, which they may narrow (event id, exchange, ...). */
 export interface RequestScope {
   log: Logger;
 }
 
+/** A function's own handling of one method. */
+export type MethodHandler = (req: Request, res: Response, scope: RequestScope) => Promise<void>;
+
+/** What functionHandler() builds a function from. */
+export interface FunctionHandlerOptions {
+  component: string;
+  /** Refuses a request (throws) before its method is looked at. */
+  authorize?: (req: Request, res: Response) => void;
+  /** GET without `get`: answered with `{function, ...info()}`. */
+  info?: () => Record<string, unknown>;
+  /** GET and HEAD. */
+  get?: MethodHandler;
+  /** POST. */
+  post?: MethodHandler;
+  /** What a 405 tells the caller; by default "POST a request". */
+  methodHint?: string;
+  /** The error answered for a thrown one (e.g. a database error as a 503 whose cause is the original). */
+  describeError?: (err: unknown) => unknown;
+  /** Answers an error other than as JSON (e.g. an HTML page); returns false to leave it to JSON. */
+  renderError?: (req: Request, res: Response, status: number, body: ErrorBody) => boolean;
+}
+
 /**
  * The shell every function shares: a logger carrying the request's traceparent, an optional authorization check,
- * GET answered with `info()`, methods other than GET and POST refused with 405, and any error mapped to its status
- * and JSON body (logged once, with what the handler learned about the request).
+ * GET (and HEAD when the function reads with `get`) and POST dispatched, other methods refused with 405 naming the
+ * allowed ones, and any error mapped to its status and body (logged once, with what the handler learned about the
+ * request; a 5xx with its stack and cause).
  */
-export function functionHandler(opts: {
-  component: string;
-  info: () => Record<string, unknown>;
-  authorize?: (req: Request, res: Response) => void;
-  post: (req: Request, res: Response, scope: RequestScope) => Promise<void>;
-}): (req: Request, res: Response) => Promise<void> {
+export function functionHandler(
+  opts: FunctionHandlerOptions,
+): (req: Request, res: Response) => Promise<void> {
   const baseLog = rootLog.child({ component: opts.component });
+  const get: MethodHandler =
+    opts.get ??
+    (async (_req, res) => {
+      sendJson(res, 200, { function: opts.component, ...opts.info?.() });
+    });
+  const methods = new Map<string, MethodHandler>([['GET', get]]);
+  if (opts.get) methods.set('HEAD', opts.get);
+  if (opts.post) methods.set('POST', opts.post);
+  const allow = [...methods.keys()].join(', ');
   return async (req, res) => {
     const traceparent = traceparentOf(req);
     const scope: RequestScope = { log: traceparent ? baseLog.child({ traceparent }) : baseLog };
     try {
       opts.authorize?.(req, res);
-      if (req.method === 'GET') {
-        sendJson(res, 200, { function: opts.component, ...opts.info() });
-        return;
-      }
-      if (req.method !== 'POST') {
-        res.set('allow', 'GET, POST');
-        throw new BadRequestError(
-          `method ${req.method} is not allowed: POST a request`,
-          undefined,
+      const handle = methods.get(req.method ?? '');
+      if (!handle) {
+        res.set('allow', allow);
+        throw new HttpError(
           405,
           'method_not_allowed',
+          `method ${req.method} is not allowed: ${opts.methodHint ?? 'POST a request'}`,
         );
       }
-      await opts.post(req, res, scope);
+      await handle(req, res, scope);
     } catch (err) {
-      sendError(res, err, scope.log);
+      const answered = opts.describeError ? opts.describeError(err) : err;
+      const render = opts.renderError;
+      sendError(res, answered, scope.log, render && ((status, body) => render(req, res, status, body)));
     }
   };
 }

@@ -1,4 +1,4 @@
-// Starts an HTTP server for a function registered with the Functions Framework (the container entry point).
+// Starts the HTTP server of a registered function (the container entry point): port, host, keep-alive, SIGTERM.
 import type { Server } from 'node:http';
 import { ConfigError } from '../errors.ts';
 import { log } from '../log.ts';
@@ -14,7 +14,7 @@ export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 
 /**
  * Serves the function registered as `name` on PORT (default 8080) and drains in-flight requests on SIGTERM, as
- * Knative expects. A bundle that contains the Functions Framework starts itself this way, without its CLI loader.
+ * Knative expects. A bundle starts itself this way.
  * `host` limits it to one address (the local run: 127.0.0.1); by default it listens on every interface, as in a pod.
  */
 export function serve(name: string, port = Number(process.env['PORT'] ?? 8080), host?: string): Server {

@@ -1,113 +1,168 @@
-// The HTTP server of a registered function, with body-parser failures answered as JSON 4xx like every other error.
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { http, type HttpFunction } from '@google-cloud/functions-framework';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
-import type { Request, Response } from '@google-cloud/functions-framework';
+// The HTTP server of a registered function: node:http, the body read within MAX_BODY_BYTES, then the handler.
+import { createServer, type Server } from 'node:http';
+import { http as registerWithFramework } from '@google-cloud/functions-framework';
+import { HttpError, errorResponse } from '../errors.ts';
+import { log } from '../log.ts';
+import { FunctionRequest, FunctionResponse, type HttpFunction } from './message.ts';
 import { bodyTooLargeMessage } from './respond.ts';
 
-type NextFunction = (err?: unknown) => void;
-
-interface BodyParserError extends Error {
-  type?: string;
-  status?: number;
-  limit?: number;
-  length?: number;
+/** A registered function: its handler and the largest body it accepts. */
+interface Registered {
+  handler: HttpFunction;
+  maxBodyBytes: number;
 }
 
-const MESSAGES: Record<string, (e: BodyParserError) => [number, string, string]> = {
-  'entity.parse.failed': (e) => [400, 'bad_request', `request body is not valid JSON: ${e.message}`],
-  'entity.too.large': (e) => [
-    413,
-    'body_too_large',
-    `request body is larger than ${e.limit ?? 'the limit'} bytes`,
-  ],
-  'encoding.unsupported': (e) => [415, 'unsupported_media_type', e.message],
-  'charset.unsupported': (e) => [415, 'unsupported_media_type', e.message],
-  'request.aborted': () => [400, 'bad_request', 'request aborted while reading the body'],
-};
-
-/** Body limits of registered functions, by name. */
-const bodyLimits = new Map<string, number>();
+/** Functions registered in this process, by name. */
+const registry = new Map<string, Registered>();
 
 /**
- * Registers `handler` with the Functions Framework as `name` and records its body limit, so that the server
- * refuses a larger body while it arrives. The framework's own body parsers accept up to 1 GiB and parse it before
- * the handler runs: a large body would fill a 256Mi pod long before the handler's MAX_BODY_BYTES check.
+ * Registers `handler` as `name` with its body limit. The Functions Framework's own server parses bodies of up to 1 GiB
+ * before a handler runs, and has no setting to lower that: a large body would fill a 256Mi pod long before the
+ * handler's MAX_BODY_BYTES check. So functionServer() serves the handler itself; it is registered with the framework
+ * as well (its `http` signature, checked by the compiler), so that the framework's invoker can still run it.
  */
 export function registerFunction(name: string, handler: HttpFunction, opts: { maxBodyBytes: number }): void {
-  http(name, handler);
-  bodyLimits.set(name, opts.maxBodyBytes);
+  registerWithFramework(name, handler);
+  registry.set(name, { handler, maxBodyBytes: opts.maxBodyBytes });
 }
 
-/** Answers 413; `size` when the body's whole size is known (its Content-Length). */
-function refuse(res: ServerResponse, maxBytes: number, size?: number): void {
-  const message = bodyTooLargeMessage(maxBytes, size);
-  res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
-  res.end(JSON.stringify({ error: 'body_too_large', message }));
+/** Answers an error as JSON without calling the function; `close` ends the connection after it. */
+function refuse(res: FunctionResponse, err: HttpError, close = false): void {
+  const { status, body } = errorResponse(err);
+  log.warn('request rejected', { status, error: body.error, reason: body.message });
+  if (close) res.setHeader('connection', 'close');
+  res.status(status).json(body);
+}
+
+const JSON_TYPES = new Set(['application/json', 'application/cloudevents+json']);
+
+/** The media type (lower-case, without parameters) and charset of a Content-Type header. */
+function contentTypeOf(header: string | undefined): { media: string; charset: string | undefined } {
+  const [media = '', ...params] = (header ?? '').split(';');
+  const charset = params
+    .map((p) => /^\s*charset\s*=\s*"?([^";\s]*)"?\s*$/i.exec(p)?.[1])
+    .find((c) => c !== undefined);
+  return { media: media.trim().toLowerCase(), charset: charset?.toLowerCase() };
+}
+
+/** Why the request's body cannot be read as sent (an encoding or charset this server does not decode), if so. */
+function unreadable(req: FunctionRequest): HttpError | undefined {
+  const encoding = (req.header('content-encoding') ?? 'identity').trim().toLowerCase();
+  if (encoding !== 'identity')
+    return new HttpError(
+      415,
+      'unsupported_media_type',
+      `content encoding '${encoding}' is not supported: send the body uncompressed`,
+    );
+  const { media, charset } = contentTypeOf(req.header('content-type'));
+  if (
+    (JSON_TYPES.has(media) || media.startsWith('text/')) &&
+    charset !== undefined &&
+    !['utf-8', 'utf8', 'us-ascii'].includes(charset)
+  )
+    return new HttpError(415, 'unsupported_media_type', `unsupported charset '${charset}': send UTF-8`);
+  return undefined;
 }
 
 /**
- * Answers 413 as soon as a body is known to exceed `maxBytes`: at once from Content-Length, or while a chunked body
- * arrives, counting its bytes. Either way at most one chunk past the limit is held, and the connection is closed.
+ * Reads the whole body, refusing it with 413 as soon as it is known to exceed `maxBytes`: at once from
+ * Content-Length, or while a chunked body arrives, counting its bytes. Either way at most one chunk past the limit
+ * is held, and the connection is closed. Resolves undefined when the request was answered or went away.
  */
-function limitBodies(
+function readBody(
+  req: FunctionRequest,
+  res: FunctionResponse,
   maxBytes: number,
-  next: (req: IncomingMessage, res: ServerResponse) => void,
-): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > maxBytes) {
-      refuse(res, maxBytes, declared);
-      return;
-    }
-    // Counted where chunks are emitted, not with a 'data' listener: a listener would switch the stream to flowing
-    // and lose the body of a request that a handler reads later itself (one no body parser took).
+): Promise<Buffer | undefined> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    refuse(res, new HttpError(413, 'body_too_large', bodyTooLargeMessage(maxBytes, declared)), true);
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
     let size = 0;
-    let refused = false;
-    const emit = req.emit.bind(req) as (event: string | symbol, ...args: unknown[]) => boolean;
-    req.emit = ((event: string | symbol, ...args: unknown[]) => {
-      if (event === 'data') {
-        if (refused) return false;
-        size += (args[0] as Buffer).length;
-        if (size > maxBytes) {
-          refused = true;
-          req.pause();
-          if (!res.headersSent) refuse(res, maxBytes);
-          if (res.writableFinished) req.destroy();
-          else res.once('finish', () => req.destroy());
-          return false;
-        }
+    let done = false;
+    const finish = (body: Buffer | undefined) => {
+      if (done) return;
+      done = true;
+      resolve(body);
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size <= maxBytes) {
+        chunks.push(chunk);
+        return;
       }
-      return emit(event, ...args);
-    }) as typeof req.emit;
-    next(req, res);
-  };
+      req.pause();
+      refuse(res, new HttpError(413, 'body_too_large', bodyTooLargeMessage(maxBytes)), true);
+      if (res.writableFinished) req.destroy();
+      else res.once('finish', () => req.destroy());
+      finish(undefined);
+    });
+    req.on('end', () => finish(Buffer.concat(chunks, size)));
+    // The client went away before the whole body arrived: there is no one to answer.
+    req.on('error', () => finish(undefined));
+    req.on('close', () => finish(undefined));
+  });
 }
 
 /**
- * The Functions Framework's server for the function registered as `name` (its own server factory, exposed as
- * getTestServer), plus an error handler so that a body the framework cannot parse gets a JSON 4xx with a message
- * instead of an HTML page, and, for a function registered with registerFunction, its body limit.
+ * Sets `req.rawBody` and `req.body` as the Functions Framework's body parsers would (forms aside: they stay bytes):
+ * JSON parsed (an empty body is `{}`), text as a string, other types as bytes, nothing without a content type. Throws
+ * a 400 for invalid JSON.
+ */
+function parseBody(req: FunctionRequest, raw: Buffer): void {
+  req.rawBody = raw;
+  const { media } = contentTypeOf(req.header('content-type'));
+  if (media === '') req.body = undefined;
+  else if (JSON_TYPES.has(media)) {
+    const text = raw.toString('utf8');
+    try {
+      req.body = /\S/.test(text) ? (JSON.parse(text) as unknown) : {};
+    } catch (err) {
+      throw new HttpError(400, 'bad_request', `request body is not valid JSON: ${(err as Error).message}`);
+    }
+  } else if (media.startsWith('text/')) req.body = raw.toString('utf8');
+  else req.body = raw;
+}
+
+/** Serves one request: body within the limit, then the handler; an error the handler let through is a logged 500. */
+async function serveRequest(fn: Registered, req: FunctionRequest, res: FunctionResponse): Promise<void> {
+  req.originalUrl = req.url ?? '/';
+  const refusal = unreadable(req);
+  if (refusal) {
+    refuse(res, refusal, true);
+    return;
+  }
+  const raw = await readBody(req, res, fn.maxBodyBytes);
+  if (raw === undefined) return;
+  try {
+    parseBody(req, raw);
+  } catch (err) {
+    refuse(res, err as HttpError);
+    return;
+  }
+  try {
+    await fn.handler(req, res);
+  } catch (err) {
+    const { status, body } = errorResponse(err);
+    log.error('request failed', err, { status });
+    if (res.headersSent) res.destroy();
+    else res.status(status).json(body);
+  }
+}
+
+/**
+ * A node:http server for the function registered as `name`: it reads each body within the function's limit (413
+ * otherwise), parses it like the Functions Framework does, and calls the handler with Express-like req and res.
  */
 export function functionServer(name: string): Server {
-  const server = getTestServer(name);
-  const app = server.listeners('request')[0] as { use?: (fn: unknown) => void } | undefined;
-  app?.use?.((err: BodyParserError, _req: Request, res: Response, next: NextFunction) => {
-    const describe = err.type ? MESSAGES[err.type] : undefined;
-    if (!describe || res.headersSent) return next(err);
-    const [status, error, message] = describe(err);
-    res
-      .status(status)
-      .set('content-type', 'application/json; charset=utf-8')
-      .send(JSON.stringify({ error, message }));
-  });
-  const limit = bodyLimits.get(name);
-  const [listener] = server.listeners('request') as Array<
-    (req: IncomingMessage, res: ServerResponse) => void
-  >;
-  if (limit !== undefined && listener) {
-    server.removeListener('request', listener);
-    server.on('request', limitBodies(limit, listener));
-  }
-  return server;
+  const fn = registry.get(name);
+  if (!fn) throw new Error(`no function is registered as '${name}' (registerFunction)`);
+  return createServer<typeof FunctionRequest, typeof FunctionResponse>(
+    { IncomingMessage: FunctionRequest, ServerResponse: FunctionResponse },
+    (req, res) => void serveRequest(fn, req, res),
+  );
 }

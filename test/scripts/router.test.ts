@@ -14,7 +14,7 @@ import {
   type Wiring,
 } from '../../scripts/local/manifests.ts';
 import { LocalBroker, type DeliveryReport } from '../../scripts/local/router.ts';
-import { readExchanges } from '../../scripts/gen-knative.ts';
+import { readExchanges } from '../../scripts/lib/exchanges.mjs';
 
 type Seen = { headers: IncomingHttpHeaders; body: string };
 const servers: Array<{ close: () => void }> = [];

@@ -42,6 +42,21 @@ describe('Logger', () => {
       error: { name: 'TypeError', message: 'boom' },
     });
   });
+  it('logs an error with its stack and its cause chain', () => {
+    const root = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    new Logger().error('request failed', new Error('load failed', { cause: root }), { status: 500 });
+    const entry = JSON.parse(lines[0]!);
+    expect(entry).toMatchObject({
+      status: 500,
+      error: {
+        name: 'Error',
+        message: 'load failed',
+        cause: { message: 'connect ECONNREFUSED 127.0.0.1:5432', code: 'ECONNREFUSED' },
+      },
+    });
+    expect(entry.error.stack).toMatch(/load failed\n\s+at /);
+    expect(entry.error.cause.stack).toMatch(/ECONNREFUSED/);
+  });
   it('never writes a registered secret', () => {
     registerSecret('s3cr3t-password-value');
     new Logger().warn('connecting with s3cr3t-password-value', { url: 'http://u:s3cr3t-password-value@h' });

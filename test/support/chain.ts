@@ -5,7 +5,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { http, type HttpFunction } from '@google-cloud/functions-framework';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { createDeadLetterHandler } from '../../functions/dead-letter/handler.ts';
@@ -14,7 +13,8 @@ import { createLoadRawHandler } from '../../functions/load-raw/handler.ts';
 import { createTransformHandler } from '../../functions/transform/handler.ts';
 import { loadCommonConfig, loadExtractConfig, loadTransformConfig } from '../../shared/config.ts';
 import { ExchangeClient } from '../../shared/exchange/client.ts';
-import { functionServer } from '../../shared/http/server.ts';
+import type { HttpFunction } from '../../shared/http/message.ts';
+import { functionServer, registerFunction } from '../../shared/http/server.ts';
 import { S3CursorStore } from '../../shared/lake/cursors.ts';
 import { BATCH_PREFIX, DEAD_LETTER_PREFIX, listKeys } from '../../shared/lake/objects.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
@@ -135,13 +135,17 @@ export async function startChain(opts: {
   const suffix = Math.random().toString(36).slice(2, 8);
   for (const [stage, handler] of Object.entries(handlers) as Array<[Stage, HttpFunction]>) {
     const name = `chain-${stage}-${suffix}`;
-    http(name, (req, res) => {
-      received[stage] += 1;
-      const verdict = gates[stage]?.({ headers: req.headers, body: req.body });
-      if (verdict === 'drop') return void res.status(202).end();
-      if (verdict !== undefined) return void res.status(verdict).send(`injected ${verdict}`);
-      return handler(req, res);
-    });
+    registerFunction(
+      name,
+      (req, res) => {
+        received[stage] += 1;
+        const verdict = gates[stage]?.({ headers: req.headers, body: req.body });
+        if (verdict === 'drop') return void res.status(202).end();
+        if (verdict !== undefined) return void res.status(verdict).send(`injected ${verdict}`);
+        return handler(req, res);
+      },
+      { maxBodyBytes: common.maxBodyBytes },
+    );
     const server = functionServer(name);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     servers.push(server);

@@ -1,6 +1,7 @@
 // Tests of deterministic ids and size-bounded chunking of extract batches.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { PipelineError } from '../../../shared/errors.ts';
 import { buildBatchEvents, canonicalJson, chunkRecords, stableHash } from '../../../shared/events/batches.ts';
 import { toStructured } from '../../../shared/events/cloudevent.ts';
 import { extractBatchSchema, type OhlcvRecord } from '../../../shared/events/schemas.ts';
@@ -85,6 +86,16 @@ describe('chunkRecords', () => {
   });
   it('refuses a record larger than the budget instead of dropping it', () => {
     expect(() => chunkRecords([{ big: 'x'.repeat(2000) }], 1000, 100)).toThrow(/MAX_EVENT_BYTES/);
+  });
+  it('refuses it as a permanent error: a 4xx that is dead-lettered, never retried', () => {
+    let caught: unknown;
+    try {
+      chunkRecords([{ big: 'x'.repeat(2000) }], 1000, 100);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(PipelineError);
+    expect(caught).toMatchObject({ code: 'record_too_large', status: 422, transient: false });
   });
 });
 

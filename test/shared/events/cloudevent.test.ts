@@ -1,7 +1,7 @@
 // Tests of the ce-* encoding: both modes round-trip, and every malformed request is a 4xx with a message.
 import { CloudEvent, HTTP } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
-import { BadRequestError } from '../../../shared/errors.ts';
+import { HttpError } from '../../../shared/errors.ts';
 import { buildEvent, decodeRequest, toBinary, toStructured } from '../../../shared/events/cloudevent.ts';
 
 const event = buildEvent({
@@ -204,8 +204,8 @@ describe('decodeRequest', () => {
     } catch (err) {
       caught = err;
     }
-    expect(caught).toBeInstanceOf(BadRequestError);
-    expect((caught as BadRequestError).status).toBe(status);
-    expect((caught as BadRequestError).message).toMatch(message);
+    expect(caught).toBeInstanceOf(HttpError);
+    expect((caught as HttpError).status).toBe(status);
+    expect((caught as HttpError).message).toMatch(message);
   });
 });

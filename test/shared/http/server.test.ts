@@ -1,10 +1,14 @@
-// The function server's body limit: refused while the body arrives (Content-Length or chunked), intact below it.
+// The function server: body limit refused while the body arrives (Content-Length or chunked), intact below it;
+// bodies parsed as the Functions Framework parses them; errors as JSON; handlers still framework http functions.
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawBody } from '../../../shared/http/respond.ts';
 import { functionServer, registerFunction } from '../../../shared/http/server.ts';
+import { setLogSink } from '../../../shared/log.ts';
 
 const LIMIT = 64 * 1024;
 let server: Server;
@@ -16,9 +20,15 @@ beforeAll(async () => {
     'body-limit-test',
     async (req, res) => {
       handled += 1;
-      // The framework's parser kept the body, or (no content type) the handler reads the stream itself.
+      if (req.header('x-fail') === 'throw')
+        throw new Error('handler broke', { cause: new Error('root cause') });
+      // The server kept the body (under the Functions Framework, its parser did, or the handler reads the stream).
       const raw = await rawBody(req, Number.MAX_SAFE_INTEGER);
-      res.status(200).json({ bytes: raw.length, sha: createHash('sha256').update(raw).digest('hex') });
+      res.status(200).json({
+        bytes: raw.length,
+        sha: createHash('sha256').update(raw).digest('hex'),
+        body: Buffer.isBuffer(req.body) ? 'bytes' : req.body === undefined ? 'none' : typeof req.body,
+      });
     },
     { maxBodyBytes: LIMIT },
   );
@@ -28,11 +38,11 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-/** Sends `chunks` as the body, chunked (no Content-Length) unless `length` is given; resolves with the answer. */
+/** Sends `chunks` as the body, chunked (no Content-Length) unless `length` is given (`contentType` null: none). */
 function send(
   chunks: Buffer[],
   length?: number,
-  contentType: string | undefined = 'application/json',
+  contentType: string | null = 'application/json',
 ): Promise<{ status: number; body: string; connection: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -74,7 +84,7 @@ const split = (buf: Buffer, size: number) =>
   Array.from({ length: Math.ceil(buf.length / size) }, (_, i) => buf.subarray(i * size, (i + 1) * size));
 
 describe('function server body limit', () => {
-  it.each([['application/json'], ['text/plain'], [undefined]])(
+  it.each([['application/json'], ['text/plain'], [null]])(
     'passes a chunked body below the limit through intact (content type %s)',
     async (contentType) => {
       const body = json(LIMIT - 100);
@@ -83,6 +93,7 @@ describe('function server body limit', () => {
       expect(JSON.parse(a.body)).toEqual({
         bytes: body.length,
         sha: createHash('sha256').update(body).digest('hex'),
+        body: contentType === 'application/json' ? 'object' : contentType ? 'string' : 'none',
       });
     },
   );
@@ -99,7 +110,7 @@ describe('function server body limit', () => {
     expect(handled).toBe(before);
   });
 
-  it.each([['application/json'], [undefined]])(
+  it.each([['application/json'], [null]])(
     'refuses a chunked body once it passes the limit, without reading the rest (content type %s)',
     async (contentType) => {
       const before = handled;
@@ -107,13 +118,73 @@ describe('function server body limit', () => {
       const a = await send(split(json(8 * 1024 * 1024), 16 * 1024), undefined, contentType);
       expect(a.status).toBe(413);
       expect(JSON.parse(a.body)).toMatchObject({ error: 'body_too_large' });
-      // With no content type no parser reads the body: the function was called and its read was cut off.
-      if (contentType) expect(handled).toBe(before);
+      // The server reads every body itself, with or without a content type: the function is never called.
+      expect(handled).toBe(before);
     },
   );
 
   it('keeps answering after refusals', async () => {
     const a = await send([json(100)], 100);
     expect(a.status).toBe(200);
+  });
+});
+
+describe('function server requests and errors', () => {
+  const cases = [
+    {
+      name: 'invalid JSON is a 400 naming it',
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":',
+      want: { status: 400, error: 'bad_request', message: /request body is not valid JSON/ },
+    },
+    {
+      name: 'a compressed body is a 415',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: '{}',
+      want: { status: 415, error: 'unsupported_media_type', message: /content encoding 'gzip'/ },
+    },
+    {
+      name: 'JSON in a charset other than UTF-8 is a 415',
+      headers: { 'content-type': 'application/json; charset=utf-16' },
+      body: '{}',
+      want: { status: 415, error: 'unsupported_media_type', message: /charset 'utf-16'/ },
+    },
+  ];
+  it.each(cases)('$name', async ({ headers, body, want }) => {
+    const before = handled;
+    const res = await request(server).post('/').set(headers).send(body);
+    expect(res.status).toBe(want.status);
+    expect(res.body).toMatchObject({ error: want.error, message: expect.stringMatching(want.message) });
+    expect(handled).toBe(before);
+  });
+
+  it('an error the handler lets through is a 500 without details, logged with its stack and cause', async () => {
+    const lines: string[] = [];
+    const previous = setLogSink((l) => lines.push(l));
+    try {
+      const res = await request(server).post('/').set('x-fail', 'throw').send({});
+      expect(res.status).toBe(500);
+      expect(res.body).toEqual({ error: 'internal', message: 'internal error (see the function log)' });
+    } finally {
+      setLogSink(previous);
+    }
+    const logged = lines.map((l) => JSON.parse(l)).find((e) => e.severity === 'ERROR');
+    expect(logged).toMatchObject({
+      message: 'request failed',
+      status: 500,
+      error: { message: 'handler broke', cause: { message: 'root cause' } },
+    });
+    expect(logged.error.stack).toMatch(/handler broke\n\s+at /);
+  });
+
+  it("serves a handler that is also the Functions Framework's http function (the framework's server runs it)", async () => {
+    const body = json(1000);
+    const ours = await request(server).post('/').set('content-type', 'application/json').send(body);
+    const framework = await request(getTestServer('body-limit-test'))
+      .post('/')
+      .set('content-type', 'application/json')
+      .send(body);
+    expect(framework.status).toBe(200);
+    expect(framework.body).toEqual(ours.body);
   });
 });
