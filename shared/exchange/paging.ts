@@ -22,6 +22,12 @@ export interface PagingBehaviour {
   retainsMs?: number;
   /** Longest span one request may cover (Binance aggTrades: one hour). */
   maxSpanMs?: number;
+  /**
+   * Given both bounds, the exchange answers its oldest records from `since` (Binance): the part of a window before an
+   * answer's first record is then known to be empty. Otherwise that part is asked again, as the answer may have been
+   * the newest records of the window.
+   */
+  oldestFirst?: boolean;
   /** Words for the reasons in `missing`, e.g. "kraken". */
   venue: string;
 }
@@ -174,8 +180,9 @@ async function pageWindows<T>(
           // as large as any may have left out others sharing it.
           if (b.since === false) notServed(before);
           else if (page.length >= largestPage && page.length > 1) oneMillisecond(w);
-        } else if (b.until) rest.push(before);
-        else if ((await fromSince(w.since, inside)) !== true) notServed(before);
+        } else if (b.until) {
+          if (!b.oldestFirst) rest.push(before);
+        } else if ((await fromSince(w.since, inside)) !== true) notServed(before);
       }
       // The records go out once what lies before them was asked: the sink gets the series in time order.
       rest.push({ flush: fresh });
@@ -289,7 +296,10 @@ export async function pageCandles<T extends { ts: number }>(opts: {
     resumeAfter: (t) => nextOpen(tf, t),
     noun: 'candles',
   };
-  const result = await pageWindows(kind, { ...opts, since: cut.since, span: tf.ms * opts.pageLimit });
+  // The first candle of the window opens at or after its start: nothing opens between the two to ask for.
+  const open = candleOpen(tf, cut.since);
+  const since = open === cut.since ? open : nextOpen(tf, open);
+  const result = await pageWindows(kind, { ...opts, since, span: tf.ms * opts.pageLimit });
   return { ...result, missing: mergeMissing([...cut.missing, ...result.missing]) };
 }
 

@@ -16,6 +16,8 @@ export interface WindowQuirks {
   retainsMs?: number;
   /** Longest span one request may cover (ms). */
   maxSpanMs?: number;
+  /** Given both bounds, answers its oldest records from `since` (not the newest before `until`). */
+  oldestFirst?: boolean;
   /**
    * The window in the exchange's own parameter names, for a call where ccxt sends none (or leaks `until` as an
    * unknown query parameter): sent as params instead of ccxt's `since` and `until`.
@@ -40,9 +42,10 @@ export interface VenueQuirks {
  */
 export const VENUES: Readonly<Record<string, VenueQuirks>> = {
   binance: {
-    ohlcv: { since: true, until: true },
+    // klines and aggTrades answer from startTime, oldest first, up to endTime.
+    ohlcv: { since: true, until: true, oldestFirst: true },
     // aggTrades refuses startTime/endTime more than an hour apart.
-    trades: { since: true, until: true, maxSpanMs: HOUR },
+    trades: { since: true, until: true, maxSpanMs: HOUR, oldestFirst: true },
     alternativeHost: 'https://data-api.binance.vision',
   },
   bybit: {
@@ -96,6 +99,7 @@ export function pagingBehaviour(exchange: string, dataset: 'ohlcv' | 'trades'): 
     ...(q.retainsNewest !== undefined ? { retainsNewest: q.retainsNewest } : {}),
     ...(q.retainsMs !== undefined ? { retainsMs: q.retainsMs } : {}),
     ...(q.maxSpanMs !== undefined ? { maxSpanMs: q.maxSpanMs } : {}),
+    ...(q.oldestFirst !== undefined ? { oldestFirst: q.oldestFirst } : {}),
     venue: exchange,
   };
 }

@@ -45,6 +45,8 @@ const behaviourArb = (q: Quirks): fc.Arbitrary<PagingBehaviour> =>
         ? q.since && (q.anchor === 'since' || (q.until && sendsUntil))
         : undefined,
     until: q.until && sendsUntil,
+    // The table says so only where it is true: both bounds honoured, answered from `since`.
+    oldestFirst: knowsSince && q.since && q.until && sendsUntil && q.anchor === 'since',
     ...(q.retainsNewest !== undefined ? { retainsNewest: q.retainsNewest } : {}),
     venue: 'sim',
   }));
