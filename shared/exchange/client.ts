@@ -30,6 +30,7 @@ import {
 } from './ccxt.ts';
 import { RawDecimals, toFunding, toOhlcv, toOrderBookLevels, toTicker, toTrades } from './normalize.ts';
 import type { PagingBehaviour } from './paging.ts';
+import { featureCandleLimit } from './profile.ts';
 import { VENUES, bookDepth, pagingBehaviour, windowParams } from './venues.ts';
 
 /** Counters of one extract request, attributed to its exchange calls through async context. */
@@ -107,6 +108,32 @@ export function rewriteApiUrls(api: unknown, baseUrl: string): unknown {
   return api;
 }
 
+/**
+ * A ccxt instance as the pipeline reads exchanges: the exchange's decimal strings instead of floats, no currencies
+ * (they need API keys on several exchanges and the pipeline does not use them), markets of the configured types only,
+ * API URLs on `apiBaseUrl` when given. The client adds its budget, retries and HTTP layer around it; tests that drive
+ * ccxt's parsers directly start from it too.
+ */
+export function pipelineExchange(
+  id: string,
+  settings: { apiBaseUrl?: string | undefined; marketTypes: readonly MarketType[] },
+  config: Record<string, unknown> = {},
+): Exchange {
+  const ex = newExchange(id, config);
+  (ex as unknown as { number: unknown }).number = String;
+  (ex.has as Record<string, unknown>)['fetchCurrencies'] = false;
+  const options = ex.options as Record<string, unknown>;
+  const fm = options['fetchMarkets'];
+  if (fm && typeof fm === 'object' && Array.isArray((fm as { types?: unknown }).types)) {
+    const types = ccxtMarketTypes((fm as { types: string[] }).types, settings.marketTypes);
+    options['fetchMarkets'] = { ...(fm as object), types };
+  }
+  if (settings.apiBaseUrl) {
+    (ex.urls as Record<string, unknown>)['api'] = rewriteApiUrls(ex.urls['api'], settings.apiBaseUrl);
+  }
+  return ex;
+}
+
 /** Seconds or an HTTP date in Retry-After, as milliseconds. */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
   if (value === null || value.trim() === '') return undefined;
@@ -173,20 +200,11 @@ export class ExchangeClient {
     private readonly timer: Timer = realTimer,
   ) {
     this.id = settings.exchange;
-    this.ex = newExchange(settings.exchange, { enableRateLimit: true, timeout: settings.exchangeTimeoutMs });
-    const ex = this.ex as Exchange & Record<string, unknown>;
-    // Keep the exchange's decimal strings instead of floats.
-    (ex as { number: unknown }).number = String;
-    // Currencies need API keys on several exchanges and the pipeline does not use them.
-    (ex.has as Record<string, unknown>)['fetchCurrencies'] = false;
-    const fm = (ex.options as Record<string, unknown>)['fetchMarkets'];
-    if (fm && typeof fm === 'object' && Array.isArray((fm as { types?: unknown }).types)) {
-      const types = ccxtMarketTypes((fm as { types: string[] }).types, settings.marketTypes);
-      (ex.options as Record<string, unknown>)['fetchMarkets'] = { ...(fm as object), types };
-    }
-    if (settings.apiBaseUrl) {
-      (ex.urls as Record<string, unknown>)['api'] = rewriteApiUrls(ex.urls['api'], settings.apiBaseUrl);
-    }
+    this.ex = pipelineExchange(settings.exchange, settings, {
+      enableRateLimit: true,
+      timeout: settings.exchangeTimeoutMs,
+    });
+    const ex = this.ex;
     this.budget = new WeightBudget(
       settings.weightBudgetPerMinute ?? Math.floor(60_000 / (ex.rateLimit || 1000)),
       timer,
@@ -235,13 +253,7 @@ export class ExchangeClient {
 
   /** Candles per request the exchange allows for this market, from ccxt's `features`. */
   candleLimit(market: Market): number | undefined {
-    const features = (this.ex as unknown as { features?: Record<string, unknown> }).features;
-    if (!features || !market) return undefined;
-    const byType = features[market.type as string] as Record<string, unknown> | undefined;
-    const scoped = (market.linear ? byType?.['linear'] : market.inverse ? byType?.['inverse'] : byType) as
-      Record<string, unknown> | undefined;
-    const entry = (scoped?.['fetchOHLCV'] ?? byType?.['fetchOHLCV']) as { limit?: unknown } | undefined;
-    return typeof entry?.limit === 'number' ? entry.limit : undefined;
+    return market ? featureCandleLimit(this.ex, market) : undefined;
   }
 
   /** How paging treats the exchange's candles or trades (the venue table). */
@@ -340,7 +352,7 @@ export class ExchangeClient {
     const end = until === undefined ? undefined : until - 1;
     const own = windowParams(this.id, dataset, since, end);
     if (own) return { since: undefined, params: own };
-    const mapsUntil = VENUES[this.id]?.[dataset]?.until === true;
+    const mapsUntil = this.paging(dataset).until;
     return { since, params: mapsUntil && end !== undefined ? { until: end } : {} };
   }
 

@@ -163,17 +163,17 @@ async function pageWindows<T>(
     const fresh = inside.filter((r) => !atEdge.get(kind.ts(r))?.has(kind.key(r)));
     const reachesBack = page.some((r) => kind.ts(r) < w.since);
     const rest: Array<Window | { flush: T[] }> = [];
+    const first = inside.length > 0 ? kind.ts(inside[0] as T) : 0;
+    const last = inside.length > 0 ? kind.ts(inside[inside.length - 1] as T) : 0;
+    // Before the oldest record, with its millisecond for trades (others may share it and be cut off).
+    const before: Window = { since: w.since, until: kind.resumeAfter(first) === first ? first + 1 : first };
 
     if (fresh.length > 0) {
-      const first = kind.ts(inside[0] as T);
-      const last = kind.ts(inside[inside.length - 1] as T);
       for (const t of [first, last]) {
         const keys = atEdge.get(t) ?? new Set<string>();
         for (const r of inside) if (kind.ts(r) === t) keys.add(kind.key(r));
         atEdge.set(t, keys);
       }
-      // Before the oldest record, with its millisecond for trades (others may share it and be cut off).
-      const before: Window = { since: w.since, until: kind.resumeAfter(first) === first ? first + 1 : first };
       if (before.until > before.since && !reachesBack) {
         if (before.until >= w.until) {
           // A window of one millisecond: an exchange answering its newest records did not reach past it; else a page
@@ -192,13 +192,10 @@ async function pageWindows<T>(
     } else if (inside.length > 0) {
       // Only records delivered before. All at one millisecond in a page as large as any so far: the page may have
       // been cut there, so that millisecond is reported and what follows it asked for.
-      const first = kind.ts(inside[0] as T);
-      const last = kind.ts(inside[inside.length - 1] as T);
       const full = page.length >= largestPage;
       if (full && page.length > 1 && first === last) oneMillisecond({ since: last, until: last + 1 });
       if (full && last + 1 < w.until && b.since !== false) rest.push({ since: last + 1, until: w.until });
       // Nothing older came back: covered if the exchange answers from `since` or reached past the window's start.
-      const before: Window = { since: w.since, until: kind.resumeAfter(first) === first ? first + 1 : first };
       if (before.until > before.since && !reachesBack && (await fromSince(w.since, inside)) !== true) {
         notServed(before);
       }

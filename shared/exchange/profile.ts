@@ -14,6 +14,22 @@ export interface ExchangeProfile {
   candleLimit: { spot: number | undefined; swap: number | undefined };
 }
 
+/**
+ * Candles one request may ask for on a market of this kind, from ccxt's `features` (per type, and per linear or
+ * inverse where the exchange splits contracts); undefined where ccxt does not say.
+ */
+export function featureCandleLimit(
+  ex: object,
+  market: { type?: unknown; linear?: boolean | null | undefined; inverse?: boolean | null | undefined },
+): number | undefined {
+  const features = (ex as { features?: Record<string, Record<string, unknown> | undefined> }).features;
+  const byType = features?.[String(market.type)];
+  const scoped = (market.linear ? byType?.['linear'] : market.inverse ? byType?.['inverse'] : byType) as
+    Record<string, unknown> | undefined;
+  const entry = (scoped?.['fetchOHLCV'] ?? byType?.['fetchOHLCV']) as { limit?: unknown } | undefined;
+  return typeof entry?.limit === 'number' ? entry.limit : undefined;
+}
+
 /** The profile of `id`; undefined for an id ccxt (this build) does not know. */
 export function exchangeProfile(id: string): ExchangeProfile | undefined {
   let ex;
@@ -29,16 +45,12 @@ export function exchangeProfile(id: string): ExchangeProfile | undefined {
   }
   const hostname = typeof ex.hostname === 'string' ? ex.hostname : '';
   const api = JSON.stringify(ex.urls.api ?? {}).replaceAll('{hostname}', hostname);
-  const limitOf = (kind: 'spot' | 'swap') => {
-    const byType = ex.features?.[kind];
-    const scoped = (kind === 'spot' ? byType : (byType?.['linear'] ?? byType)) as
-      Record<string, unknown> | undefined;
-    const limit = (scoped?.['fetchOHLCV'] as { limit?: unknown } | undefined)?.limit;
-    return typeof limit === 'number' ? limit : undefined;
-  };
   return {
     host: /https:\/\/([a-z0-9.-]+\.[a-z]{2,})/i.exec(api)?.[1],
     msPerRequest: ex.rateLimit || 1000,
-    candleLimit: { spot: limitOf('spot'), swap: limitOf('swap') },
+    candleLimit: {
+      spot: featureCandleLimit(ex, { type: 'spot' }),
+      swap: featureCandleLimit(ex, { type: 'swap', linear: true }),
+    },
   };
 }

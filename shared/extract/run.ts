@@ -13,12 +13,11 @@ import {
 } from '../events/schemas.ts';
 import type { CallContext, CallStats, ExchangeClient, Market } from '../exchange/client.ts';
 import { RawDecimals, toMarket } from '../exchange/normalize.ts';
-import { pageCandles, pageTrades } from '../exchange/paging.ts';
+import { compareIds, pageCandles, pageTrades } from '../exchange/paging.ts';
 import { BadRequestError } from '../errors.ts';
 import type { CursorStore, SeriesKey } from '../lake/cursors.ts';
 import type { Logger } from '../log.ts';
 import { candleOpen, nextOpen } from '../time.ts';
-import { compareIds } from '../exchange/paging.ts';
 import { planRequest, type SeriesPlan } from './plan.ts';
 
 /** What a run needs; injected so tests can use fakes for time and cursors. */

@@ -1,8 +1,8 @@
 // ccxt's real code against the offline exchange of each of the seven venues: markets, OHLCV, trades, tickers,
 // order book and funding parse to sane values, and each venue's documented quirks hold.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newExchange, type Exchange } from '../../shared/exchange/ccxt.ts';
-import { ccxtMarketTypes, rewriteApiUrls } from '../../shared/exchange/client.ts';
+import type { Exchange } from '../../shared/exchange/ccxt.ts';
+import { pipelineExchange } from '../../shared/exchange/client.ts';
 import {
   FAKE_EXCHANGES,
   startFakeExchange,
@@ -54,17 +54,13 @@ const venues: VenueCase[] = [
   },
 ];
 
-/** ccxt as the pipeline's client sets it up (number = String, no currencies, market types, URLs to the fake). */
+/** ccxt as the pipeline's client sets it up (spot and swap markets), its URLs on the fake. */
 function ccxtFor(id: string, fake: FakeExchange): Exchange {
-  const ex = newExchange(id, { enableRateLimit: false });
-  (ex as unknown as { number: unknown }).number = String;
-  (ex.has as Record<string, unknown>)['fetchCurrencies'] = false;
-  const options = ex.options as Record<string, unknown>;
-  const fm = options['fetchMarkets'] as { types?: string[] } | undefined;
-  if (Array.isArray(fm?.types))
-    options['fetchMarkets'] = { ...fm, types: ccxtMarketTypes(fm.types, ['spot', 'swap']) };
-  (ex.urls as Record<string, unknown>)['api'] = rewriteApiUrls(ex.urls['api'], fake.url);
-  return ex;
+  return pipelineExchange(
+    id,
+    { apiBaseUrl: fake.url, marketTypes: ['spot', 'swap'] },
+    { enableRateLimit: false },
+  );
 }
 
 const decimal = /^\d+(\.\d+)?$/;

@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Dataset, RecordOf } from '../../shared/events/schemas.ts';
 import type { FundingRate, OHLCV, OrderBook, Ticker, Trade } from '../../shared/exchange/ccxt.ts';
-import { newExchange } from '../../shared/exchange/ccxt.ts';
-import { rewriteApiUrls } from '../../shared/exchange/client.ts';
+import { MARKET_TYPES } from '../../shared/config.ts';
+import { pipelineExchange } from '../../shared/exchange/client.ts';
 import {
   RawDecimals,
   toFunding,
@@ -144,7 +144,7 @@ export async function startReplayServer(): Promise<{
 }
 
 /**
- * Runs the recorded call through ccxt as the client sets it up (number = String, API URLs on `replay`, the fixture's
+ * Runs the recorded call through ccxt as the client sets it up (pipelineExchange: API URLs on `replay`; the fixture's
  * markets), returning ccxt's value and the raw bodies it was parsed from.
  */
 export async function replay(
@@ -152,12 +152,10 @@ export async function replay(
   entry: Entry,
   server: { url: string; reply(body: string): void },
 ) {
-  const ex = newExchange(exchange, {}) as unknown as Record<string, unknown> & {
-    urls: Record<string, unknown>;
-    setMarkets(m: unknown): void;
-  };
-  ex['number'] = String;
-  ex.urls['api'] = rewriteApiUrls(ex.urls['api'], server.url);
+  const ex = pipelineExchange(exchange, {
+    apiBaseUrl: server.url,
+    marketTypes: MARKET_TYPES,
+  }) as unknown as Record<string, unknown> & { setMarkets(m: unknown): void };
   ex.setMarkets(fixtures[exchange]!.markets);
   const body = JSON.stringify(entry.httpResponse);
   server.reply(body);
