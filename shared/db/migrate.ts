@@ -1,7 +1,8 @@
 // Versioned SQL migrations (shared/db/migrations/NNN_name.sql) applied in order, each in its own transaction.
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { rebuildCoverage } from './coverage.ts';
 
 /** One migration file. */
 export interface Migration {
@@ -25,6 +26,12 @@ export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
     }));
 }
 
+/** Steps that follow a migration in its transaction, where SQL alone is not the right tool. */
+const AFTER: Record<number, (c: PoolClient) => Promise<unknown>> = {
+  // 005 creates the coverage tables: fill them from the rows already loaded.
+  5: rebuildCoverage,
+};
+
 /**
  * Applies the migrations not yet applied, under an advisory lock so that concurrent starts do not race.
  * Returns the versions it applied.
@@ -47,6 +54,7 @@ export async function migrate(pool: Pool, migrations = readMigrations()): Promis
       await client.query('BEGIN');
       try {
         await client.query(m.sql);
+        await AFTER[m.version]?.(client);
         await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
           m.version,
           m.name,

@@ -3,6 +3,8 @@
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Dataset, ExtractBatch, RecordOf } from '../events/schemas.ts';
+import { ensurePartitions } from './partitions.ts';
+import { coverCandles, coverRecords, lockSeries, type CountedDataset } from './coverage.ts';
 
 type Cell = string | number | boolean | null;
 
@@ -11,6 +13,8 @@ export interface TableSpec<R> {
   table: string;
   columns: readonly string[];
   key: readonly string[];
+  /** The time column of a time-series table (its partition key). */
+  time?: string;
   /** When an existing row is replaced (SQL over `t` = existing row, EXCLUDED = new row). */
   replaceWhen: string;
   row(r: R, ctx: RowContext): Cell[];
@@ -45,6 +49,7 @@ const ohlcv: TableSpec<RecordOf['ohlcv']> = {
     'extracted_at',
     'source_key',
   ],
+  time: 'open_time',
   key: ['exchange', 'symbol', 'timeframe', 'open_time'],
   // A closed candle is final; a partial one is replaced by a closed one or by a newer extraction.
   replaceWhen: `(NOT t.closed AND EXCLUDED.closed)
@@ -80,7 +85,9 @@ const trades: TableSpec<RecordOf['trades']> = {
     'taker_or_maker',
     'source_key',
   ],
-  key: ['exchange', 'symbol', 'trade_id'],
+  time: 'ts',
+  // The time is part of the key because the table is partitioned by it; an id names one trade at one time.
+  key: ['exchange', 'symbol', 'trade_id', 'ts'],
   replaceWhen: FIRST_SOURCE,
   row: (r, c) => [
     c.exchange,
@@ -120,6 +127,7 @@ const tickers: TableSpec<RecordOf['tickers']> = {
     'index_price',
     'source_key',
   ],
+  time: 'ts',
   key: ['exchange', 'symbol', 'ts'],
   replaceWhen: FIRST_SOURCE,
   row: (r, c) => [
@@ -160,6 +168,7 @@ const orderbook: TableSpec<RecordOf['orderbook']> = {
     'nonce',
     'source_key',
   ],
+  time: 'ts',
   key: ['exchange', 'symbol', 'ts', 'side', 'level'],
   replaceWhen: FIRST_SOURCE,
   row: (r, c) => [
@@ -191,6 +200,7 @@ const funding: TableSpec<RecordOf['funding']> = {
     'funding_interval',
     'source_key',
   ],
+  time: 'ts',
   key: ['exchange', 'symbol', 'ts'],
   replaceWhen: FIRST_SOURCE,
   row: (r, c) => [
@@ -380,6 +390,16 @@ function uniqueByKey<R>(spec: TableSpec<R>, rows: Cell[][]): Cell[][] {
     : [...seen.values()].sort((a, b) => a - b).map((i) => rows[i] as Cell[]);
 }
 
+/** The distinct times (ms) of a column of ISO times. */
+function timesOf(rows: Cell[][], at: number): Set<number> {
+  const out = new Set<number>();
+  for (const row of rows) out.add(Date.parse(row[at] as string));
+  return out;
+}
+
+/** Rows an upsert inserted (not replaced): the symbol and time of each, for the coverage counts. */
+type Fresh = Array<{ symbol: string; ts: number }>;
+
 /**
  * Upserts rows into `spec.table` inside the caller's transaction (use `inTransaction`). New rows, the common case,
  * are COPied straight into the table under a savepoint; if any key already exists the COPY fails as a whole, is
@@ -393,14 +413,31 @@ export async function upsertRows<R>(
   records: readonly R[],
   ctx: RowContext,
 ): Promise<number> {
-  if (records.length === 0) return 0;
+  return (await upsert(client, spec, records, ctx, false)).written;
+}
+
+async function upsert<R>(
+  client: PoolClient,
+  spec: TableSpec<R>,
+  records: readonly R[],
+  ctx: RowContext,
+  track: boolean,
+): Promise<{ written: number; fresh: Fresh }> {
+  const fresh: Fresh = [];
+  if (records.length === 0) return { written: 0, fresh };
   const all = records.map((r) => spec.row(r, ctx));
+  const symbolAt = spec.columns.indexOf('symbol');
+  const timeAt = spec.time === undefined ? -1 : spec.columns.indexOf(spec.time);
+  if (timeAt >= 0) await ensurePartitions(client, spec.table, timesOf(all, timeAt));
   await client.query('SAVEPOINT direct_copy');
   try {
     // A key repeated inside the batch fails here too and goes through the de-duplicating path below.
     await copyRows(client, spec.table, spec.columns, all);
     await client.query('RELEASE SAVEPOINT direct_copy');
-    return all.length;
+    if (track)
+      for (const row of all)
+        fresh.push({ symbol: row[symbolAt] as string, ts: Date.parse(row[timeAt] as string) });
+    return { written: all.length, fresh };
   } catch (err) {
     if ((err as { code?: string }).code !== '23505') throw err;
     await client.query('ROLLBACK TO SAVEPOINT direct_copy');
@@ -415,6 +452,14 @@ export async function upsertRows<R>(
   );
   dirty.add(stage);
   await copyRows(client, stage, spec.columns, uniqueByKey(spec, all));
+  if (track && spec.time !== undefined) {
+    // The caller holds the series lock (lockSeries): no other writer adds these keys before the INSERT below.
+    const { rows } = await client.query<{ symbol: string; ts: Date }>(
+      `SELECT s.symbol, s.${spec.time} AS ts FROM ${stage} s
+        WHERE NOT EXISTS (SELECT 1 FROM ${spec.table} t WHERE ${spec.key.map((k) => `t.${k} = s.${k}`).join(' AND ')})`,
+    );
+    for (const r of rows) fresh.push({ symbol: r.symbol, ts: r.ts.getTime() });
+  }
   const cols = spec.columns.join(', ');
   const updates = spec.columns
     .filter((c) => !spec.key.includes(c))
@@ -424,10 +469,13 @@ export async function upsertRows<R>(
     `INSERT INTO ${spec.table} AS t (${cols}) SELECT ${cols} FROM ${stage}
      ON CONFLICT (${spec.key.join(', ')}) DO UPDATE SET ${updates} WHERE ${spec.replaceWhen}`,
   );
-  return res.rowCount ?? 0;
+  return { written: res.rowCount ?? 0, fresh };
 }
 
-/** Writes the records of one batch into its table. */
+/**
+ * Writes the records of one batch into its table and keeps the coverage of its series exact, in the caller's
+ * transaction. The series lock comes first, so the coverage sees the writers of one series one after the other.
+ */
 export async function writeBatch(
   client: PoolClient,
   batch: ExtractBatch,
@@ -441,5 +489,32 @@ export async function writeBatch(
     sourceKey,
   };
   const spec = TABLES[batch.dataset] as TableSpec<unknown>;
-  return upsertRows(client, spec, batch.records as unknown[], ctx);
+  const records = batch.records as unknown[];
+  if (batch.dataset === 'markets' || records.length === 0) return upsertRows(client, spec, records, ctx);
+  await lockSeries(client, batch.exchange, batch.dataset, batch.symbol, batch.timeframe);
+  if (batch.dataset === 'ohlcv') {
+    const written = await upsertRows(client, spec, records, ctx);
+    await coverCandles(
+      client,
+      { exchange: batch.exchange, symbol: batch.symbol as string, timeframe: batch.timeframe as string },
+      batch.records as RecordOf['ohlcv'][],
+    );
+    return written;
+  }
+  if (batch.dataset === 'orderbook') {
+    // Order books count snapshots: a time new to the table is a new snapshot, whatever its levels.
+    const times = [...new Set((batch.records as RecordOf['orderbook'][]).map((r) => r.ts))];
+    const known = await client.query<{ ts: Date }>(
+      'SELECT DISTINCT ts FROM orderbook_levels WHERE exchange = $1 AND symbol = $2 AND ts = ANY($3::timestamptz[])',
+      [batch.exchange, batch.symbol, times.map((t) => new Date(t))],
+    );
+    const had = new Set(known.rows.map((r) => r.ts.getTime()));
+    const written = await upsertRows(client, spec, records, ctx);
+    const fresh = times.filter((t) => !had.has(t)).map((ts) => ({ symbol: batch.symbol as string, ts }));
+    await coverRecords(client, batch.exchange, 'orderbook', fresh);
+    return written;
+  }
+  const { written, fresh } = await upsert(client, spec, records, ctx, true);
+  await coverRecords(client, batch.exchange, batch.dataset as CountedDataset, fresh);
+  return written;
 }

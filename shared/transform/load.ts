@@ -2,8 +2,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { TransientError } from '../errors.ts';
 import { loadedEtag, recordLoaded, recordRejected } from '../db/ledger.ts';
+import { ensurePartitions, forgetPartitions } from '../db/partitions.ts';
 import type { Pool } from '../db/pool.ts';
-import { FINDINGS, inTransaction, upsertRows, writeBatch } from '../db/writers.ts';
+import { FINDINGS, TABLES, inTransaction, upsertRows, writeBatch } from '../db/writers.ts';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../events/cloudevent.ts';
 import {
   EventType,
@@ -45,6 +46,23 @@ function transientPg(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code !== 'string') return true; // network errors (ECONNREFUSED, ...) and unknown failures
   return /^(08|40|53|57|58)/.test(code) || /^E[A-Z]+$/.test(code);
+}
+
+/** True for the error of a row whose time has no partition (SQLSTATE 23514 raised by partition routing). */
+function missingPartition(err: unknown): boolean {
+  return (
+    (err as { code?: unknown }).code === '23514' && /no partition of relation/.test((err as Error).message)
+  );
+}
+
+/** Creates the partitions the batch's rows go to, before the rows' transaction. */
+async function preparePartitions(pool: Pool, batch: ExtractBatch): Promise<void> {
+  if (batch.dataset === 'markets') return;
+  await ensurePartitions(
+    pool,
+    TABLES[batch.dataset].table,
+    (batch.records as Array<{ ts: number }>).map((r) => r.ts),
+  );
 }
 
 /** Parses and validates a raw object; anything wrong is a Rejection. */
@@ -92,28 +110,40 @@ export async function loadObject(
 
     const { batch, eventId } = parseRawObject(got.body);
     const findings = checkBatch(batch, key);
-    const rows = await inTransaction(deps.pool, async (c) => {
-      const written = await writeBatch(c, batch, key);
-      await upsertRows(c, FINDINGS, findings, {
-        exchange: batch.exchange,
-        symbol: batch.symbol,
-        timeframe: batch.timeframe,
-        extractedAt: '',
-        sourceKey: key,
+    const write = () =>
+      inTransaction(deps.pool, async (c) => {
+        const written = await writeBatch(c, batch, key);
+        await upsertRows(c, FINDINGS, findings, {
+          exchange: batch.exchange,
+          symbol: batch.symbol,
+          timeframe: batch.timeframe,
+          extractedAt: '',
+          sourceKey: key,
+        });
+        await recordLoaded(c, {
+          bucket,
+          key,
+          etag: got.etag,
+          exchange: batch.exchange,
+          dataset: batch.dataset,
+          eventId,
+          records: batch.records.length,
+          written,
+          findings: findings.length,
+        });
+        return written;
       });
-      await recordLoaded(c, {
-        bucket,
-        key,
-        etag: got.etag,
-        exchange: batch.exchange,
-        dataset: batch.dataset,
-        eventId,
-        records: batch.records.length,
-        written,
-        findings: findings.length,
-      });
-      return written;
-    });
+    let rows: number;
+    await preparePartitions(deps.pool, batch);
+    try {
+      rows = await write();
+    } catch (err) {
+      // Retention dropped a partition this process had seen: learn the partitions again and write once more.
+      if (!missingPartition(err)) throw err;
+      forgetPartitions();
+      await preparePartitions(deps.pool, batch);
+      rows = await write();
+    }
     deps.log.info('object loaded', {
       key,
       records: batch.records.length,

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvent } from '../../shared/events/cloudevent.ts';
 import { extractRequestSchema } from '../../shared/events/schemas.ts';
 import { batchBody, deadLetterKey, putIfChanged } from '../../shared/lake/objects.ts';
-import { startDatabase, type TestDatabase } from '../support/postgres.ts';
+import { byHand, startDatabase, type TestDatabase } from '../support/postgres.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
 import { startSink, type TestSink } from '../support/sink.ts';
 
@@ -29,10 +29,12 @@ beforeAll(async () => {
   await new Promise((r) => probe.close(r));
   dir = mkdtempSync(join(tmpdir(), 'ops-cli-'));
   // BTC/USDT 1m: 12:00, 12:01, then 12:05 -> a gap of 3 candles [12:02, 12:05).
-  await db.pool.query(
-    `INSERT INTO ohlcv (exchange, symbol, timeframe, open_time, open, high, low, close, volume, closed, extracted_at, source_key)
-     SELECT 'binance', 'BTC/USDT', '1m', t, 1, 1, 1, 1, 1, true, now(), 'k'
-       FROM unnest(ARRAY['2026-11-24T12:00Z', '2026-11-24T12:01Z', '2026-11-24T12:05Z']::timestamptz[]) AS t`,
+  await byHand(db.pool, [Date.UTC(2026, 10, 24)], () =>
+    db.pool.query(
+      `INSERT INTO ohlcv (exchange, symbol, timeframe, open_time, open, high, low, close, volume, closed, extracted_at, source_key)
+       SELECT 'binance', 'BTC/USDT', '1m', t, 1, 1, 1, 1, 1, true, now(), 'k'
+         FROM unnest(ARRAY['2026-11-24T12:00Z', '2026-11-24T12:01Z', '2026-11-24T12:05Z']::timestamptz[]) AS t`,
+    ),
   );
 }, 60_000);
 

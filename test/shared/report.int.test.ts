@@ -1,7 +1,7 @@
 // The report queries against a database with a known gap, findings and a rejected object.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, formatReport } from '../../shared/report/queries.ts';
-import { startDatabase, type TestDatabase } from '../support/postgres.ts';
+import { byHand, startDatabase, type TestDatabase } from '../support/postgres.ts';
 
 const T0 = Date.UTC(2026, 10, 24, 0, 0);
 const MIN = 60_000;
@@ -11,12 +11,14 @@ beforeAll(async () => {
   db = await startDatabase();
   // 10 candles with 3 missing (minutes 4, 5, 6) and the newest one open; one finding; one rejected object.
   const minutes = [0, 1, 2, 3, 7, 8, 9, 10, 11, 12];
-  for (const m of minutes) {
-    await db.pool.query(
-      `INSERT INTO ohlcv VALUES ('binance', 'BTC/USDT', '1m', $1, 1, 2, 0.5, 1.5, 10, $2, $3, 'k1')`,
-      [new Date(T0 + m * MIN), m !== 12, new Date(T0 + 13 * MIN)],
-    );
-  }
+  await byHand(db.pool, [T0], async () => {
+    for (const m of minutes) {
+      await db.pool.query(
+        `INSERT INTO ohlcv VALUES ('binance', 'BTC/USDT', '1m', $1, 1, 2, 0.5, 1.5, 10, $2, $3, 'k1')`,
+        [new Date(T0 + m * MIN), m !== 12, new Date(T0 + 13 * MIN)],
+      );
+    }
+  });
   await db.pool.query(
     `INSERT INTO dq_findings VALUES ('binance', 'ohlcv', 'BTC/USDT', '1m', $1, 'ohlc_invariant', '{}', 'k1')`,
     [new Date(T0 + 2 * MIN)],

@@ -1,6 +1,7 @@
 // A database and raw bucket with known state for the status tests: a gap, lags, findings, rejections, dead letters.
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Pool } from 'pg';
+import { byHand } from '../support/postgres.ts';
 
 export const T0 = Date.UTC(2026, 10, 24, 0, 0);
 export const MIN = 60_000;
@@ -34,6 +35,10 @@ async function candles(
  * series whose symbol is `<script>alert(1)</script>`.
  */
 export async function seedDatabase(pool: Pool, opts: { hostile?: boolean } = {}): Promise<void> {
+  await byHand(pool, [T0, NOW - 20 * 3600_000], () => seedRows(pool, opts));
+}
+
+async function seedRows(pool: Pool, opts: { hostile?: boolean }): Promise<void> {
   await candles(pool, 'binance', 'BTC/USDT', [0, 1, 2, 3, 7, 8, 9, 10, 11, 12], [12]);
   await candles(pool, 'okx', 'ETH/USDT', [0, 1, 2, 3, 4, 5]);
   if (opts.hostile) await candles(pool, 'binance', HOSTILE, [0, 2]);

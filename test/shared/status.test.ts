@@ -19,7 +19,7 @@ import {
 } from '../../shared/report/queries.ts';
 import { buildStatus, repairCommand, shellWord } from '../../shared/report/status.ts';
 import { cronMatches, readManifests, wiring } from '../../scripts/local/manifests.ts';
-import { startDatabase, type TestDatabase } from '../support/postgres.ts';
+import { byHand, startDatabase, type TestDatabase } from '../support/postgres.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
 import { DEAD_LETTER_KEYS, HOSTILE, MIN, NOW, T0, at, seedDatabase, seedDeadLetters } from './status.seed.ts';
 
@@ -218,11 +218,13 @@ describe('coverage', () => {
     const client = await db.pool.connect();
     try {
       await client.query('BEGIN');
-      for (const h of [0, 1, 3])
-        await client.query(
-          `INSERT INTO ohlcv VALUES ('binance', 'BTC/USDT', '1h', $1, 1, 2, 0.5, 1.5, 10, true, $1, 'kh')`,
-          [new Date(T0 - 10 * 3600_000 + h * 3600_000)],
-        );
+      await byHand(client, [T0 - 10 * 3600_000], async () => {
+        for (const h of [0, 1, 3])
+          await client.query(
+            `INSERT INTO ohlcv VALUES ('binance', 'BTC/USDT', '1h', $1, 1, 2, 0.5, 1.5, 10, true, $1, 'kh')`,
+            [new Date(T0 - 10 * 3600_000 + h * 3600_000)],
+          );
+      });
       const now = new Date(NOW);
       const [entry] = await catalogueReport(client as unknown as typeof db.pool, now, { timeframe: '1h' });
       expect(entry).toMatchObject({ series: '1h', everySeconds: null, freshness: 'unscheduled', gaps: 1 });

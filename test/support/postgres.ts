@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { GenericContainer, Wait } from 'testcontainers';
+import { rebuildCoverage } from '../../shared/db/coverage.ts';
 import { migrate } from '../../shared/db/migrate.ts';
+import { ensurePartitions } from '../../shared/db/partitions.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import type { DatabaseSettings } from '../../shared/config.ts';
 import { startEmbeddedServer } from '../../scripts/local/embedded-postgres.ts';
@@ -127,4 +129,31 @@ export async function startDatabase(opts: { forceEmbedded?: boolean } = {}): Pro
       await admin.stop();
     },
   };
+}
+
+/** The time-partitioned fact tables. */
+const FACT_TABLES = ['ohlcv', 'trades', 'ticker_snapshots', 'orderbook_levels', 'funding_rates'];
+
+/**
+ * Rows written by hand in SQL, as an operator fixing data would: the partitions of `times` are created first and the
+ * coverage is recounted afterwards (the write path keeps it itself; SQL by hand does not).
+ */
+export async function byHand(
+  db: pg.Pool | pg.PoolClient,
+  times: number[],
+  write: () => Promise<unknown>,
+): Promise<void> {
+  for (const t of FACT_TABLES) await ensurePartitions(db, t, times);
+  await write();
+  if ('release' in db) await rebuildCoverage(db);
+  else {
+    const c = await db.connect();
+    try {
+      await c.query('BEGIN');
+      await rebuildCoverage(c);
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
+  }
 }
