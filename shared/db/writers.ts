@@ -473,6 +473,19 @@ async function upsert<R>(
 }
 
 /**
+ * Creates the partitions a batch's rows go to, in its own short transaction before the rows' one: creating a
+ * partition locks its parent table exclusively, which inside a writer's transaction could deadlock with another writer.
+ */
+export async function preparePartitions(pool: Pool, batch: ExtractBatch): Promise<void> {
+  if (batch.dataset === 'markets') return;
+  await ensurePartitions(
+    pool,
+    TABLES[batch.dataset].table,
+    (batch.records as Array<{ ts: number }>).map((r) => r.ts),
+  );
+}
+
+/**
  * Writes the records of one batch into its table and keeps the coverage of its series exact, in the caller's
  * transaction. The series lock comes first, so the coverage sees the writers of one series one after the other.
  */

@@ -2,9 +2,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { TransientError } from '../errors.ts';
 import { loadedEtag, recordLoaded, recordRejected } from '../db/ledger.ts';
-import { ensurePartitions, forgetPartitions } from '../db/partitions.ts';
+import { forgetPartitions } from '../db/partitions.ts';
 import type { Pool } from '../db/pool.ts';
-import { FINDINGS, TABLES, inTransaction, upsertRows, writeBatch } from '../db/writers.ts';
+import { FINDINGS, inTransaction, preparePartitions, upsertRows, writeBatch } from '../db/writers.ts';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../events/cloudevent.ts';
 import {
   EventType,
@@ -52,16 +52,6 @@ function transientPg(err: unknown): boolean {
 function missingPartition(err: unknown): boolean {
   return (
     (err as { code?: unknown }).code === '23514' && /no partition of relation/.test((err as Error).message)
-  );
-}
-
-/** Creates the partitions the batch's rows go to, before the rows' transaction. */
-async function preparePartitions(pool: Pool, batch: ExtractBatch): Promise<void> {
-  if (batch.dataset === 'markets') return;
-  await ensurePartitions(
-    pool,
-    TABLES[batch.dataset].table,
-    (batch.records as Array<{ ts: number }>).map((r) => r.ts),
   );
 }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { GenericContainer, Wait } from 'testcontainers';
 import { rebuildCoverage } from '../../shared/db/coverage.ts';
-import { migrate } from '../../shared/db/migrate.ts';
+import { migrate, type Migration } from '../../shared/db/migrate.ts';
 import { ensurePartitions } from '../../shared/db/partitions.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import type { DatabaseSettings } from '../../shared/config.ts';
@@ -78,8 +78,13 @@ async function adminServer(
   return { url: e.url, source: 'embedded', stop: e.stop };
 }
 
-/** A fresh, migrated database (dropped on close). `forceEmbedded` exercises the embedded path whatever the env says. */
-export async function startDatabase(opts: { forceEmbedded?: boolean } = {}): Promise<TestDatabase> {
+/**
+ * A fresh, migrated database (dropped on close). `forceEmbedded` exercises the embedded path whatever the env says;
+ * `migrations` applies only those (a test of a later migration applies the rest itself).
+ */
+export async function startDatabase(
+  opts: { forceEmbedded?: boolean; migrations?: Migration[] } = {},
+): Promise<TestDatabase> {
   const admin = await adminServer(opts.forceEmbedded ?? false);
   const name = `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
   const adminClient = new pg.Client({ connectionString: admin.url });
@@ -98,7 +103,7 @@ export async function startDatabase(opts: { forceEmbedded?: boolean } = {}): Pro
     database: name,
   };
   const pool = createPool(settings, 8);
-  await migrate(pool);
+  await migrate(pool, opts.migrations);
   const roles: string[] = [];
   return {
     url,

@@ -44,6 +44,7 @@ DECLARE
   start   timestamp;
   name    text;
   created integer := 0;
+  locked  boolean := false;
 BEGIN
   SELECT span INTO s FROM fact_partitioning WHERE table_name = parent;
   IF s IS NULL THEN
@@ -52,9 +53,16 @@ BEGIN
   FOR start IN SELECT DISTINCT date_trunc(s, t AT TIME ZONE 'UTC') FROM unnest(times) AS u (t) WHERE t IS NOT NULL LOOP
     name := parent || '_' || to_char(start, CASE s WHEN 'day' THEN 'YYYYMMDD' ELSE 'YYYYMM' END);
     IF to_regclass(quote_ident(name)) IS NULL THEN
-      PERFORM pg_advisory_xact_lock(hashtextextended('partition:' || name, 0));
-      IF to_regclass(quote_ident(name)) IS NULL THEN
-        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, parent,
+      -- One lock per table, not per partition: creating a partition holds the table's exclusive lock until the end
+      -- of the transaction, so two sessions each making one of two partitions of a table would wait on each other.
+      IF NOT locked THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('partitions:' || parent, 0));
+        locked := true;
+      END IF;
+      -- Asked again with a query, not to_regclass: a query's snapshot, taken after the lock, sees a partition another
+      -- session committed meanwhile; the catalog cache to_regclass reads may not have caught up yet.
+      IF NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = name AND relnamespace = current_schema()::regnamespace) THEN
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, parent,
                        start AT TIME ZONE 'UTC', (start + ('1 ' || s)::interval) AT TIME ZONE 'UTC');
         created := created + 1;
       END IF;
