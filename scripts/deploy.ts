@@ -1,5 +1,6 @@
 // Deploys an overlay with kn (Services, Broker, Triggers, PingSources, SinkBinding) using exactly the settings of the
-// rendered knative/ manifests. Usage: npm run deploy -- [--overlay=prod] [--dry-run]
+// rendered knative/ manifests; plain Kubernetes resources labelled for it (the retention CronJob) go with kubectl apply.
+// Usage: npm run deploy -- [--overlay=prod] [--dry-run]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -45,6 +46,20 @@ export interface Settings {
   triggers: Record<string, Record<string, unknown>>;
   pingSources: Record<string, Record<string, unknown>>;
   sinkBindings: Record<string, Record<string, unknown>>;
+  /** Resources kn has no command for, applied as rendered: `Kind/name` to the resource's canonical JSON. */
+  plain: Record<string, string>;
+}
+
+/** The label of the resources kn has no command for, which deploy applies with kubectl as rendered. */
+export const PLAIN_LABEL = 'crypto-pipeline/applied-with';
+
+/** The rendered resources deploy applies with kubectl, by `Kind/name`. */
+function plainOf(rs: Resource[]): Record<string, string> {
+  return Object.fromEntries(
+    rs
+      .filter((r) => r.metadata.labels?.[PLAIN_LABEL] === 'kubectl')
+      .map((r) => [`${r.kind}/${r.metadata.name}`, canonical(r)]),
+  );
 }
 
 /** `--flag k=v` for every entry of `o`. */
@@ -83,6 +98,7 @@ export function settingsFromManifests(rs: Resource[]): Settings {
     triggers: {},
     pingSources: {},
     sinkBindings: {},
+    plain: {},
   };
   for (const r of rs) {
     s.namespace = r.metadata.namespace ?? s.namespace;
@@ -159,14 +175,19 @@ export function settingsFromManifests(rs: Resource[]): Settings {
         break;
       }
       default:
-        throw new Error(`scripts/deploy does not know how to deploy ${r.kind}/${r.metadata.name}`);
+        if (r.metadata.labels?.[PLAIN_LABEL] === 'kubectl')
+          s.plain[`${r.kind}/${r.metadata.name}`] = canonical(r);
+        else throw new Error(`scripts/deploy does not know how to deploy ${r.kind}/${r.metadata.name}`);
     }
   }
   return s;
 }
 
-/** The commands that deploy `rs`: kubectl for the namespace and ConfigMap, kn for everything Knative. */
-export function deployCommands(rs: Resource[]): string[][] {
+/**
+ * The commands that deploy `rs` (the rendering of `overlay`): kubectl for the namespace and ConfigMap, kn for
+ * everything Knative, then kubectl apply for the plain resources labelled for it.
+ */
+export function deployCommands(rs: Resource[], overlay = 'prod'): string[][] {
   const st = settingsFromManifests(rs);
   const ns = ['--namespace', st.namespace];
   const cmds: string[][] = [
@@ -277,6 +298,15 @@ export function deployCommands(rs: Resource[]): string[][] {
       String(b['sink']),
     ]);
   }
+  if (Object.keys(st.plain).length > 0)
+    cmds.push([
+      'kubectl',
+      'apply',
+      '-k',
+      `knative/overlays/${overlay}`,
+      '--selector',
+      `${PLAIN_LABEL}=kubectl`,
+    ]);
   return cmds;
 }
 
@@ -290,6 +320,7 @@ export function settingsFromCommands(cmds: string[][]): Settings {
     triggers: {},
     pingSources: {},
     sinkBindings: {},
+    plain: {},
   };
   for (const argv of cmds) {
     const flags: Array<[string, string | true]> = [];
@@ -311,7 +342,12 @@ export function settingsFromCommands(cmds: string[][]): Settings {
     s.namespace = one('namespace') ?? s.namespace;
     const what = positional.slice(0, 4).join(' ');
     if (what.startsWith('kubectl create namespace')) s.namespace = positional[3] ?? s.namespace;
-    else if (what.startsWith('kubectl create configmap'))
+    else if (what.startsWith('kubectl apply')) {
+      // What kubectl applies is the overlay's rendering, filtered by the label.
+      const overlay = (positional[3] ?? '').replace(/^knative\/overlays\//, '');
+      if (one('selector') !== `${PLAIN_LABEL}=kubectl`) throw new Error(`unknown command: ${argv.join(' ')}`);
+      s.plain = plainOf(render(overlay));
+    } else if (what.startsWith('kubectl create configmap'))
       s.configMaps[positional[3] as string] = pairs(all('from-literal'));
     else if (what.startsWith('kn service create')) {
       const cmd = [one('cmd'), ...all('arg')].filter((x): x is string => x !== null);
@@ -377,7 +413,7 @@ function execute(argv: string[]): void {
     execFileSync('kubectl', ['apply', '-f', '-'], { input: yaml, stdio: ['pipe', 'inherit', 'inherit'] });
     return;
   }
-  let r = spawnSync(argv[0] as string, argv.slice(1), { stdio: 'inherit' });
+  let r = spawnSync(argv[0] as string, argv.slice(1), { stdio: 'inherit', cwd: root });
   // kn's create refuses an existing resource (but for services, which take --force): update it instead.
   if (r.status !== 0 && argv[0] === 'kn' && argv.includes('create') && !argv.includes('--force')) {
     r = spawnSync(
@@ -391,7 +427,7 @@ function execute(argv: string[]): void {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const overlay = process.argv.find((a) => a.startsWith('--overlay='))?.slice('--overlay='.length) ?? 'prod';
-  const cmds = deployCommands(render(overlay));
+  const cmds = deployCommands(render(overlay), overlay);
   if (process.argv.includes('--dry-run')) {
     for (const c of cmds) console.log(shellLine(c));
   } else {

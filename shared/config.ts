@@ -14,6 +14,11 @@ const duration = z
   .string()
   .refine((v) => parseDuration(v) !== undefined, 'must be a duration such as PT1H, 90m, 2h or 7d')
   .transform((v) => parseDuration(v) as number);
+/** A retention age: whole days, at least one (partitions are days or months). */
+const retention = duration.refine(
+  (ms) => ms >= 86_400_000 && ms % 86_400_000 === 0,
+  'must be a whole number of days, at least 1d (such as 30d)',
+);
 const durationOr = (fallback: string) =>
   z.preprocess(emptyToUndefined, duration.default(parseDuration(fallback) as number));
 const list = z.string().transform((v) =>
@@ -101,6 +106,11 @@ const transformSchema = z.object({
   MAX_OBJECT_BYTES: z.preprocess(emptyToUndefined, int(1024, 1024 * 1024 * 1024).default(2 * 1024 * 1024)),
   MIGRATE_ON_START: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('false')),
   DB_POOL_MAX: z.preprocess(emptyToUndefined, int(1, 100).default(4)),
+  /** Retention per dataset (whole partitions older than this are dropped by `npm run retention`); unset: keep all. */
+  RETENTION_TRADES: opt(retention),
+  RETENTION_TICKERS: opt(retention),
+  RETENTION_ORDERBOOK: opt(retention),
+  RETENTION_FUNDING: opt(retention),
 });
 
 const statusSchema = z.object({
@@ -149,6 +159,8 @@ export interface TransformConfig extends CommonConfig {
   maxObjectBytes: number;
   migrateOnStart: boolean;
   dbPoolMax: number;
+  /** How long each dataset is kept (ms); a dataset not named is kept forever. */
+  retention: Partial<Record<'trades' | 'tickers' | 'orderbook' | 'funding', number>>;
 }
 
 /** Settings of the status page (read-only: its database user should be the crypto_status role). */
@@ -279,6 +291,16 @@ export function loadTransformConfig(env: Env = process.env): TransformConfig {
     maxObjectBytes: t.MAX_OBJECT_BYTES,
     migrateOnStart: t.MIGRATE_ON_START === 'true',
     dbPoolMax: t.DB_POOL_MAX,
+    retention: Object.fromEntries(
+      (
+        [
+          ['trades', t.RETENTION_TRADES],
+          ['tickers', t.RETENTION_TICKERS],
+          ['orderbook', t.RETENTION_ORDERBOOK],
+          ['funding', t.RETENTION_FUNDING],
+        ] as const
+      ).filter(([, ms]) => ms !== undefined),
+    ),
   };
 }
 

@@ -10,7 +10,7 @@ import {
 
 describe.each(['dev', 'prod'])('scripts/deploy for overlay %s', (overlay) => {
   const rs = render(overlay);
-  const cmds = deployCommands(rs);
+  const cmds = deployCommands(rs, overlay);
 
   it('the kn and kubectl commands set exactly the settings of the rendered manifests', () => {
     const fromManifests = settingsFromManifests(rs);
@@ -27,10 +27,21 @@ describe.each(['dev', 'prod'])('scripts/deploy for overlay %s', (overlay) => {
       svc.spec as { template: { spec: { containerConcurrency: number } } }
     ).template.spec.containerConcurrency = 3;
     expect(settingsFromCommands(cmds)).not.toEqual(settingsFromManifests(changed));
+    const cron = structuredClone(rs);
+    (cron.find((r) => r.kind === 'CronJob')!.spec as { schedule: string }).schedule = '0 * * * *';
+    expect(settingsFromCommands(cmds)).not.toEqual(settingsFromManifests(cron));
   });
 
-  it('uses kn for every Knative resource and kubectl only for the namespace and the ConfigMap', () => {
-    expect(cmds.filter((c) => c[0] === 'kubectl').map((c) => c[2])).toEqual(['namespace', 'configmap']);
+  it('uses kn for every Knative resource, kubectl for the namespace, the ConfigMap and the labelled plain resources', () => {
+    expect(cmds.filter((c) => c[0] === 'kubectl').map((c) => c.slice(1, 3).join(' '))).toEqual([
+      'create namespace',
+      'create configmap',
+      'apply -k',
+    ]);
+    expect(shellLine(cmds.at(-1)!)).toBe(
+      `kubectl apply -k knative/overlays/${overlay} --selector crypto-pipeline/applied-with=kubectl`,
+    );
+    expect(Object.keys(settingsFromManifests(rs).plain)).toEqual(['CronJob/retention']);
     const kn = cmds.filter((c) => c[0] === 'kn').map((c) => c.slice(1, c[1] === 'source' ? 3 : 2).join(' '));
     expect(new Set(kn)).toEqual(new Set(['service', 'broker', 'trigger', 'source ping', 'source binding']));
     expect(cmds.filter((c) => c[1] === 'service').every((c) => c.includes('--force'))).toBe(true);

@@ -149,6 +149,9 @@ export async function dropPartitionsBefore(
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
+      // The lock ensure_partitions takes: no partition of this table is made while one is dropped.
+      if (!dryRun)
+        await client.query("SELECT pg_advisory_xact_lock(hashtextextended('partitions:' || $1, 0))", [table]);
       const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${p.name}`);
       if (!dryRun) {
         await client.query(`ALTER TABLE ${table} DETACH PARTITION ${p.name}`);

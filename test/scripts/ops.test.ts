@@ -270,3 +270,29 @@ describe('npm run repair', () => {
     expect(r.out.trim()).toBe('no gaps to repair');
   });
 });
+
+describe('npm run retention', () => {
+  it('drops nothing while no retention is set, and says which settings would', async () => {
+    const r = await run('retention.ts', [], { DATABASE_URL: db.url });
+    expect(r.code).toBe(0);
+    expect(r.out.trim()).toBe(
+      'kept whole (no retention set): trades (RETENTION_TRADES), tickers (RETENTION_TICKERS), orderbook (RETENTION_ORDERBOOK), funding (RETENTION_FUNDING)',
+    );
+  });
+
+  it('lists per dataset what it would drop in a dry run', async () => {
+    const r = await run('retention.ts', ['--dry-run'], { DATABASE_URL: db.url, RETENTION_ORDERBOOK: '2d' });
+    expect(r.err).toBe('');
+    // The day partitions made for the candles above (empty for order books) are older than two days.
+    expect(r.out).toMatch(
+      /^orderbook: would drop 1 partition\(s\) of orderbook_levels, 2026-11-24 to 2026-11-24, 0 rows \(RETENTION_ORDERBOOK=2d, before \d{4}-\d\d-\d\d\)$/m,
+    );
+  });
+
+  it('names a bad setting and stops (exit 78)', async () => {
+    const r = await run('retention.ts', [], { DATABASE_URL: db.url, RETENTION_TRADES: '36h' });
+    expect(r.code).toBe(78);
+    expect(r.err).toContain('RETENTION_TRADES: must be a whole number of days, at least 1d (such as 30d)');
+    expect(r.err).not.toMatch(/^\s+at /m);
+  });
+});
