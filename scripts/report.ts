@@ -6,17 +6,28 @@ import { createPool } from '../shared/db/pool.ts';
 import { DEAD_LETTER_PREFIX, listKeys } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { buildReport, formatReport } from '../shared/report/queries.ts';
-import { operatorEnv, runOperator } from './lib/ops.ts';
+import { durationFlag, operatorEnv, runOperator } from './lib/ops.ts';
 
-const USAGE = `npm run report -- [--json] [--exchange=binance]
+const USAGE = `npm run report -- [--json] [--exchange=binance] [--timeout=10s]
+Each part (series, gaps, failures, dead letters) answers within --timeout or is shown as not given (exit 1).
 Database: DATABASE_URL or POSTGRESQL_*; raw bucket: S3_ENDPOINT or MINIO_*. With none of them set: the local run of npm start.`;
 
-const COMMAND = { name: 'report', usage: USAGE, values: ['exchange'], switches: ['json'] };
+const COMMAND = { name: 'report', usage: USAGE, values: ['exchange', 'timeout'], switches: ['json'] };
 
 await runOperator(COMMAND, async (f) => {
   const cfg = loadCommonConfig(operatorEnv().env);
   const exchange = f.get('exchange');
-  const pool = createPool(cfg.db, 2);
+  const budgetMs = durationFlag(f.get('timeout'), 'timeout', 10_000);
+  // The server cancels what outlives the budget (libpq's PGOPTIONS, read by pg for every connection); the report only
+  // reads, and its parts share the pool's connections.
+  process.env['PGOPTIONS'] = [
+    process.env['PGOPTIONS'],
+    '-c default_transaction_read_only=on',
+    `-c statement_timeout=${Math.ceil(budgetMs)}`,
+  ]
+    .filter(Boolean)
+    .join(' ');
+  const pool = createPool(cfg.db, 4);
   try {
     const s3 = s3Client(cfg.s3);
     const report = await buildReport(
@@ -30,8 +41,15 @@ await runOperator(COMMAND, async (f) => {
         }),
       new Date(),
       exchange ? { exchange } : {},
+      budgetMs,
     );
     console.log(f.has('json') ? JSON.stringify(report, null, 2) : formatReport(report));
+    if (report.unavailable.length > 0) {
+      console.error(
+        `report: incomplete (${report.unavailable.map((u) => u.part).join(', ')}); narrow it with --exchange or give it more --timeout`,
+      );
+      process.exitCode = 1;
+    }
   } finally {
     await pool.end();
   }

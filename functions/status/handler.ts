@@ -197,11 +197,28 @@ const deadLetters = (q: StatusQuery, ctx: Parameters<Route>[1]) =>
     ctx.log,
   );
 
-const status: Route = (q, ctx) =>
+const status = (q: StatusQuery, ctx: Parameters<Route>[1]) =>
   buildStatus(
     { pool: ctx.deps.pool, deadLetters: () => deadLetters(q, ctx) },
-    { now: ctx.now, from: q.from, to: q.to, filter: q.filter, maxSlots: maxSlots(ctx.cfg) },
+    {
+      now: ctx.now,
+      from: q.from,
+      to: q.to,
+      filter: q.filter,
+      maxSlots: maxSlots(ctx.cfg),
+      budgetMs: ctx.cfg.queryTimeoutMs,
+      fatal: wholeAnswer,
+    },
   );
+
+/** Failures no part can answer around (no database, not migrated, no rights): the request fails as a whole. */
+const wholeAnswer = (err: unknown) => {
+  const d = describeFailure(err);
+  return (
+    d instanceof PipelineError &&
+    ['database_unavailable', 'not_migrated', 'permission_denied'].includes(d.code)
+  );
+};
 
 /** The JSON endpoints; each takes the same query parameters as the page. */
 const API: Record<string, { about: string; run: Route }> = {
@@ -325,10 +342,7 @@ export function createStatusHandler(cfg: StatusConfig, deps: StatusDeps): HttpFu
         secureHeaders(res);
         sendJson(res, 200, body);
       } else {
-        const report = await buildStatus(
-          { pool: deps.pool, deadLetters: () => deadLetters(q, ctx) },
-          { now, from: q.from, to: q.to, filter: q.filter, maxSlots: maxSlots(cfg) },
-        );
+        const report = await status(q, ctx);
         const n = nonce();
         secureHeaders(res, n);
         res

@@ -345,6 +345,7 @@ export function renderPage(s: StatusReport, q: PageQuery, nonce: string): string
 <body><header><h1>crypto pipeline · status</h1><span class="meta">generated ${shortTime(s.generatedAt)} · range ${shortTime(s.range.from)} – ${shortTime(s.range.to)} (UTC) · <a href="api/status${query}">JSON</a></span></header>
 <main>
 <section class="controls">${filters(s, q)}</section>
+${s.unavailable.map((u) => markup`<p class="empty bad unavailable">${u.part}: not shown, ${u.reason === 'timed_out' ? u.message : `failed: ${u.message}`} (narrow the range or filter by exchange)</p>`)}
 ${tiles(s)}
 <section id="series"><h2>Series<span class="count">${s.catalogue.length}</span></h2>${seriesTable(s, q)}</section>
 <section id="gaps"><h2>Gaps in range<span class="count">${s.gaps.length}</span></h2>${gapsSection(s)}</section>

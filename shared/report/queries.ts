@@ -3,6 +3,8 @@ import type { Pool } from '../db/pool.ts';
 import { BucketGrid, bucketOf, slotState, type Series } from '../db/coverage.ts';
 import type { Dataset } from '../events/schemas.ts';
 import { candleOpen, nextOpen, parseTimeframe, type Timeframe } from '../time.ts';
+import { unreachable } from '../unreachable.ts';
+import { inParts, type PartFailure } from './parts.ts';
 
 /** Narrows a report; every field is optional and exact (no patterns). */
 export interface ReportFilter {
@@ -70,6 +72,8 @@ export interface Report {
   findings: Array<{ exchange: string; dataset: string; check: string; count: number; latest: string }>;
   rejected: Array<{ key: string; reason: string; at: string }>;
   deadLetters: DeadLetter[];
+  /** The parts that could not be given within the time budget, or failed; they are shown empty. */
+  unavailable: PartFailure[];
 }
 
 const iso = (v: unknown) =>
@@ -201,19 +205,29 @@ export async function buildReport(
   deadLetters: () => Promise<Array<string | DeadLetter>>,
   now: Date,
   filter: ReportFilter = {},
+  budgetMs = 10_000,
 ): Promise<Report> {
-  const [series, gaps, failures, dead] = await Promise.all([
-    seriesReport(pool, now, filter),
-    gapsReport(pool, filter),
-    failuresReport(pool, filter),
-    deadLetters(),
-  ]);
+  // A database that cannot be reached at all is one answer for the whole report (the command says so in one line).
+  const { values, unavailable } = await inParts(
+    {
+      series: { run: () => seriesReport(pool, now, filter), fallback: [] as SeriesReport[] },
+      gaps: { run: () => gapsReport(pool, filter), fallback: [] as GapReport[] },
+      failures: {
+        run: () => failuresReport(pool, filter),
+        fallback: { findings: [], rejected: [] } as Pick<Report, 'findings' | 'rejected'>,
+      },
+      deadLetters: { run: deadLetters, fallback: [] as Array<string | DeadLetter> },
+    },
+    budgetMs,
+    (err) => unreachable(err) !== undefined,
+  );
   return {
     generatedAt: now.toISOString(),
-    series,
-    gaps,
-    ...failures,
-    deadLetters: dead.map((d) => (typeof d === 'string' ? { key: d } : d)),
+    series: values.series,
+    gaps: values.gaps,
+    ...values.failures,
+    deadLetters: values.deadLetters.map((d) => (typeof d === 'string' ? { key: d } : d)),
+    unavailable,
   };
 }
 
@@ -767,6 +781,9 @@ export function formatReport(r: Report): string {
   };
   const out = [
     `report at ${r.generatedAt}`,
+    ...r.unavailable.map(
+      (u) => `${u.part}: not shown, ${u.reason === 'timed_out' ? u.message : `failed: ${u.message}`}`,
+    ),
     '',
     'OHLCV series',
     table(

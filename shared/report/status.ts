@@ -3,6 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import { readDeadLetters, type DeadLetters } from './dead-letters.ts';
+import { inParts, type PartFailure } from './parts.ts';
 import {
   catalogueReport,
   coverageReport,
@@ -44,6 +45,8 @@ export interface StatusReport {
   rejected: Report['rejected'];
   runs: RunsReport;
   deadLetters: DeadLetterState;
+  /** The parts not given within the time budget, or failed: shown empty, named on the page. */
+  unavailable: PartFailure[];
   summary: {
     series: number;
     ok: number;
@@ -95,20 +98,57 @@ export async function deadLetterState(
 /** Builds the status report for a filter and a range, at `now`. */
 export async function buildStatus(
   deps: { pool: Pool; deadLetters: () => Promise<DeadLetterState> },
-  opts: { now: Date; from: Date; to: Date; filter: ReportFilter; maxSlots?: number },
+  opts: {
+    now: Date;
+    from: Date;
+    to: Date;
+    filter: ReportFilter;
+    maxSlots?: number;
+    /** Each part answers within this or is shown as not given (default 10 s). */
+    budgetMs?: number;
+    /** Errors that concern the whole answer (no database at all): thrown instead of shown per part. */
+    fatal?: (err: unknown) => boolean;
+  },
 ): Promise<StatusReport> {
   const { pool } = deps;
   const range = { from: opts.from, to: opts.to };
-  const [exchanges, catalogue, coverage, gaps, failures, recent, runs, deadLetters] = await Promise.all([
-    knownExchanges(pool),
-    catalogueReport(pool, opts.now, opts.filter),
-    coverageReport(pool, { ...range, now: opts.now }, opts.filter, opts.maxSlots),
-    gapsReport(pool, opts.filter, range),
-    failuresReport(pool, opts.filter),
-    recentFindings(pool, opts.filter),
-    runsReport(pool, range, opts.filter),
-    deps.deadLetters(),
-  ]);
+  const emptyCoverage: CoverageReport = {
+    from: range.from.toISOString(),
+    to: range.to.toISOString(),
+    series: [],
+    skipped: [],
+  };
+  const { values, unavailable } = await inParts(
+    {
+      exchanges: { run: () => knownExchanges(pool), fallback: [] as string[] },
+      catalogue: {
+        run: () => catalogueReport(pool, opts.now, opts.filter),
+        fallback: [] as CatalogueEntry[],
+      },
+      coverage: {
+        run: () => coverageReport(pool, { ...range, now: opts.now }, opts.filter, opts.maxSlots),
+        fallback: emptyCoverage,
+      },
+      gaps: { run: () => gapsReport(pool, opts.filter, range), fallback: [] as GapReport[] },
+      failures: {
+        run: () => failuresReport(pool, opts.filter),
+        fallback: { findings: [], rejected: [] } as Pick<Report, 'findings' | 'rejected'>,
+      },
+      recentFindings: { run: () => recentFindings(pool, opts.filter), fallback: [] as FindingEntry[] },
+      runs: {
+        run: () => runsReport(pool, range, opts.filter),
+        fallback: { streams: [], recent: [] } as RunsReport,
+      },
+      deadLetters: {
+        run: deps.deadLetters,
+        fallback: { items: [], error: 'not read in time' } as DeadLetterState,
+      },
+    },
+    opts.budgetMs ?? 10_000,
+    opts.fatal ?? (() => false),
+  );
+  const { exchanges, catalogue, coverage, gaps, failures, runs, deadLetters } = values;
+  const recent = values.recentFindings;
   const count = (f: CatalogueEntry['freshness']) => catalogue.filter((c) => c.freshness === f).length;
   return {
     generatedAt: opts.now.toISOString(),
@@ -123,6 +163,7 @@ export async function buildStatus(
     rejected: failures.rejected,
     runs,
     deadLetters,
+    unavailable,
     summary: {
       series: catalogue.length,
       ok: count('ok'),

@@ -97,82 +97,113 @@ export async function loadObject(
     // `force` (reprocessing) loads again even when the ledger has this ETag: the upserts make that a no-op or a repair.
     const loaded = opts.force ? undefined : await loadedEtag(deps.pool, bucket, key);
     if (loaded === got.etag) return { status: 'unchanged', key, etag: got.etag };
-
-    const { batch, eventId } = parseRawObject(got.body);
-    const findings = checkBatch(batch, key);
-    const write = () =>
-      inTransaction(deps.pool, async (c) => {
-        const written = await writeBatch(c, batch, key);
-        await upsertRows(c, FINDINGS, findings, {
-          exchange: batch.exchange,
-          symbol: batch.symbol,
-          timeframe: batch.timeframe,
-          extractedAt: '',
-          sourceKey: key,
-        });
-        await recordLoaded(c, {
-          bucket,
-          key,
-          etag: got.etag,
-          exchange: batch.exchange,
-          dataset: batch.dataset,
-          eventId,
-          records: batch.records.length,
-          written,
-          findings: findings.length,
-        });
-        return written;
-      });
-    let rows: number;
-    await preparePartitions(deps.pool, batch);
-    try {
-      rows = await write();
-    } catch (err) {
-      // Retention dropped a partition this process had seen: learn the partitions again and write once more.
-      if (!missingPartition(err)) throw err;
-      forgetPartitions();
-      await preparePartitions(deps.pool, batch);
-      rows = await write();
-    }
-    deps.log.info('object loaded', {
-      key,
-      records: batch.records.length,
-      written: rows,
-      findings: findings.length,
-      exchange: batch.exchange,
-      dataset: batch.dataset,
-    });
-    return {
-      status: 'loaded',
-      key,
-      etag: got.etag,
-      rows,
-      records: batch.records.length,
-      findings: findings.length,
-    };
+    return await writeObject(deps, bucket, key, got.etag, got.body);
   } catch (err) {
-    if (err instanceof Rejection)
-      return loadRejected(deps, bucket, key, typeof got === 'object' ? got.etag : '', err);
-    if (err instanceof TransientError) throw err;
-    if (transientPg(err)) {
-      throw new TransientError(
-        'database_unavailable',
-        `loading ${key} failed: ${(err as Error).message}`,
-        undefined,
-        { cause: err },
-      );
-    }
-    // A row PostgreSQL refuses for good (e.g. a value out of range) makes the object permanently bad.
-    const rejection = new Rejection('database_rejected_rows', {
-      code: (err as { code?: string }).code,
-      message: (err as Error).message,
-    });
-    return loadRejected(deps, bucket, key, typeof got === 'object' ? got.etag : '', rejection);
+    return settle(deps, bucket, key, typeof got === 'object' ? got.etag : '', err);
   }
 }
 
+/**
+ * Loads the bytes of a raw object already read (what loadObject does after its S3 GET and ledger check): the scale
+ * benchmark drives transform's write path through it without an S3 round trip per object.
+ */
+export async function loadBody(
+  deps: Pick<LoadDeps, 'pool' | 'log'>,
+  bucket: string,
+  key: string,
+  etag: string,
+  body: Buffer,
+): Promise<LoadResult> {
+  try {
+    return await writeObject(deps, bucket, key, etag, body);
+  } catch (err) {
+    return settle(deps, bucket, key, etag, err);
+  }
+}
+
+/** Parses, checks and writes one object: rows, coverage, findings and its ledger row in one transaction. */
+async function writeObject(
+  deps: Pick<LoadDeps, 'pool' | 'log'>,
+  bucket: string,
+  key: string,
+  etag: string,
+  body: Buffer,
+): Promise<LoadResult> {
+  const { batch, eventId } = parseRawObject(body);
+  const findings = checkBatch(batch, key);
+  const write = () =>
+    inTransaction(deps.pool, async (c) => {
+      const written = await writeBatch(c, batch, key);
+      await upsertRows(c, FINDINGS, findings, {
+        exchange: batch.exchange,
+        symbol: batch.symbol,
+        timeframe: batch.timeframe,
+        extractedAt: '',
+        sourceKey: key,
+      });
+      await recordLoaded(c, {
+        bucket,
+        key,
+        etag,
+        exchange: batch.exchange,
+        dataset: batch.dataset,
+        eventId,
+        records: batch.records.length,
+        written,
+        findings: findings.length,
+      });
+      return written;
+    });
+  let rows: number;
+  await preparePartitions(deps.pool, batch);
+  try {
+    rows = await write();
+  } catch (err) {
+    // Retention dropped a partition this process had seen: learn the partitions again and write once more.
+    if (!missingPartition(err)) throw err;
+    forgetPartitions();
+    await preparePartitions(deps.pool, batch);
+    rows = await write();
+  }
+  deps.log.info('object loaded', {
+    key,
+    records: batch.records.length,
+    written: rows,
+    findings: findings.length,
+    exchange: batch.exchange,
+    dataset: batch.dataset,
+  });
+  return { status: 'loaded', key, etag, rows, records: batch.records.length, findings: findings.length };
+}
+
+/** What a failed load becomes: a recorded rejection (permanent) or a TransientError (retried). */
+async function settle(
+  deps: Pick<LoadDeps, 'pool' | 'log'>,
+  bucket: string,
+  key: string,
+  etag: string,
+  err: unknown,
+): Promise<LoadResult> {
+  if (err instanceof Rejection) return loadRejected(deps, bucket, key, etag, err);
+  if (err instanceof TransientError) throw err;
+  if (transientPg(err)) {
+    throw new TransientError(
+      'database_unavailable',
+      `loading ${key} failed: ${(err as Error).message}`,
+      undefined,
+      { cause: err },
+    );
+  }
+  // A row PostgreSQL refuses for good (e.g. a value out of range) makes the object permanently bad.
+  const rejection = new Rejection('database_rejected_rows', {
+    code: (err as { code?: string }).code,
+    message: (err as Error).message,
+  });
+  return loadRejected(deps, bucket, key, etag, rejection);
+}
+
 async function loadRejected(
-  deps: LoadDeps,
+  deps: Pick<LoadDeps, 'pool' | 'log'>,
   bucket: string,
   key: string,
   etag: string,

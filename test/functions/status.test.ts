@@ -357,3 +357,38 @@ describe('secrets', () => {
     }
   });
 });
+
+describe('a slow part', () => {
+  it('is named as not shown within the budget while the rest of the page and the JSON answer', async () => {
+    // The gaps in range (not the gap counts of the catalogue) wait on the server first; the budget does not wait for them.
+    const slow = new Proxy(db.pool, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver);
+        return (text: unknown, ...rest: unknown[]) =>
+          typeof text === 'string' && text.includes('missing_candles::int AS missing FROM ohlcv_gaps')
+            ? target.query(
+                text.replace(
+                  'FROM ohlcv_gaps',
+                  'FROM (SELECT * FROM ohlcv_gaps WHERE (SELECT true FROM pg_sleep(6))) ohlcv_gaps',
+                ),
+                ...(rest as []),
+              )
+            : (target.query as (...a: unknown[]) => unknown)(text, ...rest);
+      },
+    });
+    const srv = server({ pool: slow }, { STATUS_QUERY_TIMEOUT_MS: '1500' });
+    const started = Date.now();
+    const page = await request(srv).get(`/?${range}`).expect(200);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(page.text).toContain(
+      'gaps: not shown, took longer than 1.5 s (narrow the range or filter by exchange)',
+    );
+    expect(page.text).toContain('BTC/USDT'); // the catalogue still answered
+    const json = await request(srv).get(`/api/status?${range}`).expect(200);
+    expect(json.body.unavailable).toEqual([
+      { part: 'gaps', reason: 'timed_out', message: 'took longer than 1.5 s' },
+    ]);
+    expect(json.body.catalogue.length).toBeGreaterThan(0);
+    expect(json.body.gaps).toEqual([]);
+  });
+});

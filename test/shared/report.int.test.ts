@@ -105,3 +105,34 @@ describe('report', () => {
     expect(formatReport(r)).toContain('  _dead-letters/date=2026-11-24/t/abc.json: 400 bad_request: no such');
   });
 });
+
+describe('report within its time budget', () => {
+  it('names a part that ran out of time or failed, shows the rest, and throws only when the database is gone', async () => {
+    const now = new Date(T0 + 14 * MIN);
+    const slowDeadLetters = () => new Promise<string[]>((r) => setTimeout(() => r(['late.json']), 3000));
+    // A query error that concerns one part (say, a view a later migration renamed) fails only that part.
+    const broken = new Proxy(db.pool, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver);
+        return (text: unknown, ...rest: unknown[]) =>
+          (target.query as (...a: unknown[]) => Promise<unknown>)(
+            typeof text === 'string' && text.includes('FROM rejected_objects')
+              ? 'SELECT * FROM no_such_table'
+              : text,
+            ...rest,
+          );
+      },
+    });
+    const started = Date.now();
+    const r = await buildReport(broken, slowDeadLetters, now, {}, 300);
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect(r.unavailable).toEqual([
+      { part: 'failures', reason: 'failed', message: 'relation "no_such_table" does not exist' },
+      { part: 'deadLetters', reason: 'timed_out', message: 'took longer than 0.3 s' },
+    ]);
+    expect(r.series.length).toBeGreaterThan(0);
+    const text = formatReport(r);
+    expect(text).toContain('failures: not shown, failed: relation "no_such_table" does not exist');
+    expect(text).toContain('deadLetters: not shown, took longer than 0.3 s');
+  });
+});
