@@ -296,3 +296,35 @@ describe('npm run retention', () => {
     expect(r.err).not.toMatch(/^\s+at /m);
   });
 });
+
+describe('scripts/run.mjs (what npm run report runs)', () => {
+  const runMjs = (args: string[], env: Record<string, string> = {}) =>
+    new Promise<{ code: number | null; out: string; err: string }>((done) => {
+      const child = spawn(process.execPath, [join(root, 'scripts', 'run.mjs'), ...args], {
+        cwd: root,
+        env: { PATH: process.env['PATH'] ?? '', ...env },
+        timeout: 60_000,
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      child.on('close', (code) => done({ code, out, err }));
+    });
+
+  it('runs the command from its bundle with its own flags, and refuses an unknown command', async () => {
+    const r = await runMjs(['report', '--json'], { DATABASE_URL: db.url, S3_ENDPOINT: s3.settings.endpoint });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).series).toEqual([
+      expect.objectContaining({ exchange: 'binance', symbol: 'BTC/USDT', gaps: 1, missingCandles: 3 }),
+    ]);
+    const usage = await runMjs(['report', '--exchange', 'binance']);
+    expect(usage.code).toBe(64);
+    expect(usage.err.trim()).toBe(
+      'report: --exchange takes a value: --exchange=<value> (usage: npm run report -- --help)',
+    );
+    const none = await runMjs(['no-such-command']);
+    expect(none.code).toBe(64);
+    expect(none.err.trim()).toBe("run: no operator command 'no-such-command' in scripts/");
+  });
+});
