@@ -130,6 +130,7 @@ export function settingsFromManifests(rs: Resource[]): Settings {
           timeout: tpl.spec.timeoutSeconds ?? null,
           minScale: ann['autoscaling.knative.dev/min-scale'] ?? null,
           maxScale: ann['autoscaling.knative.dev/max-scale'] ?? null,
+          utilization: ann['autoscaling.knative.dev/target-utilization-percentage'] ?? null,
           clusterLocal: r.metadata.labels?.['networking.knative.dev/visibility'] === 'cluster-local',
           security:
             canonical(c.securityContext ?? {}) === canonical(JSON.parse(STRICT))
@@ -237,6 +238,7 @@ export function deployCommands(rs: Resource[], overlay = 'prod'): string[][] {
       ...(svc['timeout'] !== null ? ['--timeout', String(svc['timeout'])] : []),
       ...(svc['minScale'] !== null ? ['--scale-min', String(svc['minScale'])] : []),
       ...(svc['maxScale'] !== null ? ['--scale-max', String(svc['maxScale'])] : []),
+      ...(svc['utilization'] !== null ? ['--scale-utilization', String(svc['utilization'])] : []),
       ...(svc['security'] === 'strict' ? ['--security-context', 'strict'] : []),
       ...(svc['clusterLocal'] ? ['--cluster-local'] : []),
     ]);
@@ -370,6 +372,7 @@ export function settingsFromCommands(cmds: string[][]): Settings {
         timeout: one('timeout') === null ? null : Number(one('timeout')),
         minScale: one('scale-min'),
         maxScale: one('scale-max'),
+        utilization: one('scale-utilization'),
         clusterLocal: flags.some(([f]) => f === 'cluster-local'),
         security: one('security-context') ?? canonical({}),
       };

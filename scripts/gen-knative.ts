@@ -58,6 +58,8 @@ export function exchangeManifests(x: ExchangeLine): object[] {
           annotations: {
             'autoscaling.knative.dev/min-scale': '0',
             'autoscaling.knative.dev/max-scale': '2',
+            // containerConcurrency 1: a second request makes a second pod at once, never a queue in the pod.
+            'autoscaling.knative.dev/target-utilization-percentage': '100',
           },
         },
         spec: {
