@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createStatusHandler } from '../functions/status/handler.ts';
 import { loadStatusConfig } from '../shared/config.ts';
 import { buildBatchEvents } from '../shared/events/batches.ts';
-import type { OhlcvRecord, TradeRecord } from '../shared/events/schemas.ts';
+import type { OhlcvRecord, OrderBookLevelRecord, TradeRecord } from '../shared/events/schemas.ts';
 import { functionServer, registerFunction } from '../shared/http/server.ts';
 import { batchBody, batchKey, md5Hex } from '../shared/lake/objects.ts';
 import { log, setLogLevel } from '../shared/log.ts';
@@ -81,11 +81,32 @@ function* objects(from: number, to: number): Generator<{ key: string; body: Buff
         }));
         yield event('trades', symbol, trades);
       }
+      // Order books of the first symbol: a snapshot of 10 levels a side every 10 minutes.
+      if (s === 0) {
+        const levels: OrderBookLevelRecord[] = [];
+        for (let i = start; i < Math.min(to, start + BATCH); i += 10)
+          for (const side of ['bid', 'ask'] as const)
+            for (let level = 0; level < 10; level++)
+              levels.push({
+                ts: END - i * MIN,
+                exchangeTs: END - i * MIN - 3,
+                nonce: String(i),
+                side,
+                level,
+                price: (100 + (side === 'bid' ? -level : level) / 100).toFixed(2),
+                amount: ((mix(i, level) % 10_000) / 1000).toFixed(3),
+              });
+        yield event('orderbook', symbol, levels);
+      }
     }
   }
 }
 
-function event(dataset: 'ohlcv' | 'trades', symbol: string, records: OhlcvRecord[] | TradeRecord[]) {
+function event(
+  dataset: 'ohlcv' | 'trades' | 'orderbook',
+  symbol: string,
+  records: OhlcvRecord[] | TradeRecord[] | OrderBookLevelRecord[],
+) {
   const [ev] = buildBatchEvents(
     {
       exchange: 'binance',
@@ -204,9 +225,14 @@ async function main() {
       await db.pool.query('VACUUM ANALYZE');
 
       const counts = (
-        await db.pool.query<{ ohlcv: string; trades: string; bytes: string }>(
+        await db.pool.query<
+          Record<'ohlcv' | 'trades' | 'levels' | 'bytes' | 'tradeBytes' | 'levelBytes', string>
+        >(
           `SELECT (SELECT count(*) FROM ohlcv) AS ohlcv, (SELECT count(*) FROM trades) AS trades,
-                  (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('ohlcv')) AS bytes`,
+                  (SELECT count(*) FROM orderbook_levels) AS levels,
+                  (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('ohlcv')) AS bytes,
+                  (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('trades')) AS "tradeBytes",
+                  (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('orderbook_levels')) AS "levelBytes"`,
         )
       ).rows[0]!;
       const report = await timeReport(env, false);
@@ -218,6 +244,9 @@ async function main() {
         tradesRows: Number(counts.trades),
         days: Math.round((to * MIN) / 86_400_000),
         bytesPerCandle: Math.round(Number(counts.bytes) / Number(counts.ohlcv)),
+        bytesPerTrade: Math.round(Number(counts.tradeBytes) / Number(counts.trades)),
+        bookLevels: Number(counts.levels),
+        bytesPerBookLevel: Math.round(Number(counts.levelBytes) / Number(counts.levels)),
         loadRowsPerSec: Math.round(rows / ((wall - generateMs) / 1000)),
         loadRowsPerSecWithGeneration: Math.round(rows / (wall / 1000)),
         reportMs: summary(report.ms),
