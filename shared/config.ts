@@ -123,6 +123,12 @@ const statusSchema = z.object({
   STATUS_DEAD_LETTER_LIMIT: z.preprocess(emptyToUndefined, int(0, 1000).default(50)),
   /** Each query is cancelled after this long (statement_timeout). */
   STATUS_QUERY_TIMEOUT_MS: z.preprocess(emptyToUndefined, int(100, 300_000).default(15_000)),
+  /** /metrics: at most this many series get labels (the rest are counted in cryptopipe_metrics_series_dropped). */
+  METRICS_MAX_SERIES: z.preprocess(emptyToUndefined, int(1, 100_000).default(5000)),
+  /** /metrics: raw objects whose data begins this far back are checked against the ledger (one listing per series). */
+  METRICS_LAKE_WINDOW: durationOr('1h'),
+  /** /metrics: the lake window is listed again at most this often (scrapes in between reuse it). */
+  METRICS_LAKE_REFRESH: durationOr('1m'),
 });
 
 /** S3/MinIO connection settings. */
@@ -170,6 +176,7 @@ export interface StatusConfig extends CommonConfig {
   maxRangeMs: number;
   deadLetterLimit: number;
   queryTimeoutMs: number;
+  metrics: { maxSeries: number; lakeWindowMs: number; lakeRefreshMs: number };
 }
 
 /** Settings of the extract function. */
@@ -320,5 +327,10 @@ export function loadStatusConfig(env: Env = process.env): StatusConfig {
     maxRangeMs: s.STATUS_MAX_RANGE,
     deadLetterLimit: s.STATUS_DEAD_LETTER_LIMIT,
     queryTimeoutMs: s.STATUS_QUERY_TIMEOUT_MS,
+    metrics: {
+      maxSeries: s.METRICS_MAX_SERIES,
+      lakeWindowMs: s.METRICS_LAKE_WINDOW,
+      lakeRefreshMs: s.METRICS_LAKE_REFRESH,
+    },
   };
 }

@@ -1,4 +1,5 @@
-// The status HTTP handler: the page at `/` and the same data as JSON under `/api/...`, read-only, per request.
+// The status HTTP handler: the page at `/`, the same data as JSON under `/api/...` and Prometheus metrics at `/metrics`,
+// read-only, per request.
 import { randomBytes } from 'node:crypto';
 import type {
   FunctionRequest as Request,
@@ -30,6 +31,8 @@ import {
   type ReportFilter,
 } from '../../shared/report/queries.ts';
 import { buildStatus, deadLetterState, repairCommand } from '../../shared/report/status.ts';
+import { collectMetrics, LakeWindowCache } from '../../shared/report/metrics.ts';
+import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../../shared/metrics/prometheus.ts';
 import { parseDuration } from '../../shared/time.ts';
 import { renderErrorPage, renderPage, type PageQuery } from './page.ts';
 
@@ -289,6 +292,7 @@ export function createStatusHandler(cfg: StatusConfig, deps: StatusDeps): HttpFu
     new URL(req.originalUrl || req.url || '/', 'http://status.invalid').pathname.replace(/\/+$/, '') || '/';
   /** The nonce of a page's inline style and script (a request gets one page: the status or the error). */
   const nonce = () => randomBytes(16).toString('base64');
+  const lakeCache = new LakeWindowCache(cfg.metrics.lakeRefreshMs);
   return functionHandler({
     component: 'status',
     methodHint: 'the status page only reads (GET)',
@@ -310,6 +314,23 @@ export function createStatusHandler(cfg: StatusConfig, deps: StatusDeps): HttpFu
       const url = new URL(req.originalUrl || req.url || '/', 'http://status.invalid');
       const path = pathOf(req);
       const started = Date.now();
+      if (path === '/metrics') {
+        const families = await collectMetrics(
+          { pool: deps.pool, s3: deps.s3, lakeCache, log },
+          {
+            now: new Date(deps.now?.() ?? Date.now()),
+            bucket: cfg.s3.bucket,
+            maxSeries: cfg.metrics.maxSeries,
+            lakeWindowMs: cfg.metrics.lakeWindowMs,
+            budgetMs: cfg.queryTimeoutMs,
+            fatal: wholeAnswer,
+          },
+        );
+        secureHeaders(res);
+        res.status(200).set('content-type', PROMETHEUS_CONTENT_TYPE).send(renderPrometheus(families));
+        log.debug('metrics served', { ms: Date.now() - started });
+        return;
+      }
       if (path === '/api') {
         secureHeaders(res);
         sendJson(res, 200, {
@@ -332,7 +353,7 @@ export function createStatusHandler(cfg: StatusConfig, deps: StatusDeps): HttpFu
         throw new HttpError(
           404,
           'not_found',
-          `no such page: ${path}; the page is / and the JSON is under /api (${Object.keys(API).join(', ')})`,
+          `no such page: ${path}; the page is /, the JSON is under /api (${Object.keys(API).join(', ')}), the Prometheus metrics at /metrics`,
         );
       const now = new Date(deps.now?.() ?? Date.now());
       const q = parseQuery(url.searchParams, now.getTime(), cfg);
