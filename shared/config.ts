@@ -131,6 +131,83 @@ const statusSchema = z.object({
   METRICS_LAKE_REFRESH: durationOr('1m'),
 });
 
+const otlpHeaders = z.string().transform((v, ctx) => {
+  const out: Record<string, string> = {};
+  for (const part of v
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const at = part.indexOf('=');
+    if (at <= 0) {
+      ctx.addIssue({ code: 'custom', message: 'must be key=value pairs separated by commas' });
+      return z.NEVER;
+    }
+    out[decodeURIComponent(part.slice(0, at).trim())] = decodeURIComponent(part.slice(at + 1).trim());
+  }
+  return out;
+});
+
+/** The standard OpenTelemetry exporter variables this project reads (OTLP over HTTP with JSON bodies). */
+const telemetrySchema = z.object({
+  OTEL_SDK_DISABLED: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('false')),
+  OTEL_EXPORTER_OTLP_ENDPOINT: opt(httpUrl),
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: opt(httpUrl),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: opt(httpUrl),
+  OTEL_EXPORTER_OTLP_HEADERS: opt(otlpHeaders),
+  OTEL_EXPORTER_OTLP_PROTOCOL: opt(
+    z.enum(['http/json'], {
+      error:
+        'only http/json is exported here (an OpenTelemetry collector takes it on its OTLP/HTTP port, 4318)',
+    }),
+  ),
+  OTEL_EXPORTER_OTLP_TIMEOUT: z.preprocess(emptyToUndefined, int(100, 120_000).default(10_000)),
+  OTEL_METRIC_EXPORT_INTERVAL: z.preprocess(emptyToUndefined, int(1000, 3_600_000).default(60_000)),
+  OTEL_SERVICE_NAME: opt(z.string().min(1).max(200)),
+  OTEL_RESOURCE_ATTRIBUTES: opt(otlpHeaders),
+});
+
+/** Where and how the functions export their telemetry; undefined when OTEL_EXPORTER_OTLP_ENDPOINT is not set. */
+export interface TelemetryConfig {
+  serviceName: string;
+  metricsUrl: string;
+  tracesUrl: string;
+  headers: Record<string, string>;
+  resourceAttributes: Record<string, string>;
+  timeoutMs: number;
+  exportIntervalMs: number;
+}
+
+/**
+ * Reads the OpenTelemetry variables: with OTEL_EXPORTER_OTLP_ENDPOINT (or a per-signal endpoint) the function exports
+ * to `<endpoint>/v1/metrics` and `<endpoint>/v1/traces`; without, nothing is exported. `service` is the default
+ * service.name (OTEL_SERVICE_NAME wins).
+ */
+export function loadTelemetryConfig(env: Env, service: string): TelemetryConfig | undefined {
+  const t = parse(telemetrySchema, env);
+  const base = t.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (
+    t.OTEL_SDK_DISABLED === 'true' ||
+    (!base && !t.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT && !t.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+  )
+    return undefined;
+  const under = (path: string) => (base ? `${base.replace(/\/+$/, '')}${path}` : undefined);
+  const metricsUrl = t.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT ?? under('/v1/metrics');
+  const tracesUrl = t.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? under('/v1/traces');
+  if (!metricsUrl || !tracesUrl)
+    throw new ConfigError(
+      'Invalid configuration:\n  OTEL_EXPORTER_OTLP_ENDPOINT: is required unless both OTEL_EXPORTER_OTLP_METRICS_ENDPOINT and OTEL_EXPORTER_OTLP_TRACES_ENDPOINT are set',
+    );
+  return {
+    serviceName: t.OTEL_SERVICE_NAME ?? service,
+    metricsUrl,
+    tracesUrl,
+    headers: t.OTEL_EXPORTER_OTLP_HEADERS ?? {},
+    resourceAttributes: t.OTEL_RESOURCE_ATTRIBUTES ?? {},
+    timeoutMs: t.OTEL_EXPORTER_OTLP_TIMEOUT,
+    exportIntervalMs: t.OTEL_METRIC_EXPORT_INTERVAL,
+  };
+}
+
 /** S3/MinIO connection settings. */
 export interface S3Settings {
   endpoint: string;
@@ -207,7 +284,7 @@ function parse<T extends z.ZodType>(schema: T, env: Env): z.output<T> {
   const lines = result.error.issues.map((issue) => {
     const name = issue.path.length > 0 ? String(issue.path[0]) : 'environment';
     const value =
-      name in env && !/PASSWORD|SECRET|TOKEN|KEY|DATABASE_URL/.test(name)
+      name in env && !/PASSWORD|SECRET|TOKEN|KEY|DATABASE_URL|HEADERS/.test(name)
         ? ` (got ${JSON.stringify(env[name])})`
         : '';
     return `${name}: ${issue.message}${value}`;

@@ -21,6 +21,7 @@ import {
   sendJson,
   traceparentOf,
 } from '../../shared/http/respond.ts';
+import { count, gauge } from '../../shared/telemetry/index.ts';
 
 /** CloudEvent types extract accepts: its own request type and the PingSource tick carrying a request as data. */
 export const ACCEPTED_TYPES = [EventType.extractRequest, 'dev.knative.sources.ping'] as const;
@@ -79,10 +80,22 @@ export function createExtractHandler(
         { requestId, ...(traceparent ? { traceparent } : {}) },
         { ...deps, cfg, log: scope.log },
       );
+      recordSummary(summary, deps.client.budget.limitPerMinute);
       if (incoming.kind === 'cloudevent') sendEvent(res, 200, summaryEvent(summary, cfg.exchange));
       else sendJson(res, 200, summary);
     },
   });
+}
+
+/** What one request extracted, as counters per exchange and dataset (telemetry; nothing when it is off). */
+function recordSummary(summary: ExtractSummary, budgetPerMinute: number): void {
+  const exchange = summary.exchange;
+  gauge('cryptopipe_exchange_weight_budget_per_minute', budgetPerMinute, { exchange });
+  count('cryptopipe_extract_bytes', summary.bytes, { exchange });
+  for (const s of summary.series) {
+    count('cryptopipe_extract_records', s.records, { exchange, dataset: s.dataset });
+    count('cryptopipe_extract_events', s.events, { exchange, dataset: s.dataset });
+  }
 }
 
 function summaryEvent(summary: ExtractSummary, exchange: string) {

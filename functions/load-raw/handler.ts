@@ -12,6 +12,7 @@ import {
 } from '../../shared/events/schemas.ts';
 import { functionHandler, readRequest } from '../../shared/http/respond.ts';
 import { batchBody, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
+import { count, currentTraceparent } from '../../shared/telemetry/index.ts';
 
 /** S3 metadata must be ASCII: keep ASCII printable text, percent-encode the rest. */
 function meta(value: string): string {
@@ -61,7 +62,12 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
         'schema-version': String(batch.schemaVersion),
         'extracted-at': new Date(batch.extractedAt).toISOString(),
         records: String(batch.records.length),
+        // The span of this request (telemetry on): transform continues the trace from the object's metadata.
+        ...(currentTraceparent() ? { traceparent: currentTraceparent() as string } : {}),
       });
+      const stream = { exchange: batch.exchange, dataset: batch.dataset };
+      count('cryptopipe_load_raw_objects', 1, { ...stream, written: String(result.written) });
+      if (result.written) count('cryptopipe_load_raw_bytes', result.bytes, stream);
       scope.log.info(result.written ? 'raw object stored' : 'raw object already stored', {
         key,
         bytes: result.bytes,

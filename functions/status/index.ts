@@ -1,6 +1,7 @@
 // Entry of the status function: settings, a small read-only PostgreSQL pool, the S3 client, the handler.
-import { loadStatusConfig } from '../../shared/config.ts';
+import { loadStatusConfig, loadTelemetryConfig } from '../../shared/config.ts';
 import { registerFunction } from '../../shared/http/server.ts';
+import { startTelemetry } from '../../shared/telemetry/index.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
 import { log, registerSecret, setLogLevel } from '../../shared/log.ts';
@@ -8,6 +9,7 @@ import { createStatusHandler } from './handler.ts';
 
 const cfg = loadStatusConfig(process.env);
 setLogLevel(cfg.logLevel);
+startTelemetry(loadTelemetryConfig(process.env, 'status'));
 registerSecret(cfg.s3.secretAccessKey);
 registerSecret(cfg.db.password);
 if (cfg.db.connectionString) registerSecret(new URL(cfg.db.connectionString).password || undefined);

@@ -1,7 +1,8 @@
 // Entry of the transform function: settings, PostgreSQL pool (migrations on start when asked), S3 client, handler;
 // with --retention (the retention CronJob) it applies the retention settings once and exits instead.
-import { loadTransformConfig } from '../../shared/config.ts';
+import { loadTransformConfig, loadTelemetryConfig } from '../../shared/config.ts';
 import { registerFunction } from '../../shared/http/server.ts';
+import { startTelemetry } from '../../shared/telemetry/index.ts';
 import { migrate } from '../../shared/db/migrate.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
@@ -11,6 +12,7 @@ import { createTransformHandler } from './handler.ts';
 
 const cfg = loadTransformConfig(process.env);
 setLogLevel(cfg.logLevel);
+startTelemetry(loadTelemetryConfig(process.env, 'transform'));
 registerSecret(cfg.s3.secretAccessKey);
 registerSecret(cfg.db.password);
 registerSecret(cfg.authToken);

@@ -1,6 +1,7 @@
 // POSTs a CloudEvent (binary mode) to a receiver: the one HTTP client of K_SINK, the Broker commands and the local Broker.
 import type { CloudEvent } from 'cloudevents';
 import { ServiceUnreachable, unreachable } from '../unreachable.ts';
+import { currentTraceparent } from '../telemetry/index.ts';
 import { toBinary, type HttpMessage } from './cloudevent.ts';
 
 /** How one POST, retries included, ended. */
@@ -85,9 +86,12 @@ async function postOnce(
   attempts: number,
 ): Promise<PostResult> {
   try {
+    // The running span's traceparent (extract's, when telemetry is on) goes with the event, as an HTTP header only:
+    // the event's attributes and bytes stay the same whoever sends it.
+    const traceparent = currentTraceparent();
     const res = await fetch(url, {
       method: 'POST',
-      headers: message.headers,
+      headers: traceparent ? { ...message.headers, traceparent } : message.headers,
       body: message.body,
       ...(timeoutMs !== undefined ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
     });

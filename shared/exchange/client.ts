@@ -14,6 +14,7 @@ import {
 } from '../events/schemas.ts';
 import type { Logger } from '../log.ts';
 import type { Timeframe } from '../time.ts';
+import { count } from '../telemetry/index.ts';
 import { WeightBudget, realTimer, type Timer } from './budget.ts';
 import {
   BadRequest,
@@ -222,6 +223,7 @@ export class ExchangeClient {
       await this.budget.take(weight);
       const s = this.context.getStore();
       if (s) s.stats.weight = addWeight(s.stats.weight, weight);
+      count('cryptopipe_exchange_weight_used', weight, { exchange: this.id });
       refill();
       return throttle(weight);
     }) as Exchange['throttle'];
@@ -364,6 +366,7 @@ export class ExchangeClient {
     }
     const ctx = this.context.getStore();
     if (ctx) ctx.stats.requests += 1;
+    count('cryptopipe_exchange_calls', 1, { exchange: this.id });
     const res = await fetch(url, {
       method: init['method'] as string,
       headers: init['headers'] as Record<string, string>,
@@ -371,6 +374,7 @@ export class ExchangeClient {
       signal: init['signal'] as AbortSignal | undefined,
       redirect: 'error',
     });
+    count('cryptopipe_exchange_responses', 1, { exchange: this.id, status: String(res.status) });
     if (res.status === 418 || res.status === 429 || res.status === 451) {
       const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), now);
       const text = (await res.text()).slice(0, 300);
@@ -473,6 +477,7 @@ export class ExchangeClient {
           );
         }
         stats.retries += 1;
+        count('cryptopipe_exchange_retries', 1, { exchange: this.id });
         log.warn('exchange call failed, retrying', {
           call: what,
           attempt: attempt + 1,

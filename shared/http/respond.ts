@@ -4,6 +4,7 @@ import type { CloudEvent } from 'cloudevents';
 import { HttpError, errorResponse } from '../errors.ts';
 import { decodeRequest, toBinary, type Incoming } from '../events/cloudevent.ts';
 import { log as rootLog, type Logger } from '../log.ts';
+import { flushTelemetrySoon, observe, withSpan } from '../telemetry/index.ts';
 
 /** The message of a 413: the body's size when known, and the limit. */
 export function bodyTooLargeMessage(maxBytes: number, size?: number): string {
@@ -135,7 +136,31 @@ export function functionHandler(
   if (opts.get) methods.set('HEAD', opts.get);
   if (opts.post) methods.set('POST', opts.post);
   const allow = [...methods.keys()].join(', ');
-  return async (req, res) => {
+  return (req, res) =>
+    // One server span per request, continuing the caller's traceparent (the Broker's, or a CloudEvent's
+    // ce-traceparent); its latency by status. Without OTEL_EXPORTER_OTLP_ENDPOINT both are nothing.
+    withSpan(
+      `${opts.component} ${req.method ?? ''}`.trim(),
+      {
+        parent: traceparentOf(req) ?? req.header('ce-traceparent'),
+        kind: 'server',
+        attributes: { 'faas.name': opts.component, 'http.request.method': req.method ?? '' },
+      },
+      async (span) => {
+        const started = performance.now();
+        await handleRequest(req, res);
+        span.setAttribute('http.response.status_code', String(res.statusCode));
+        if (res.statusCode >= 500) span.fail(`HTTP ${res.statusCode}`);
+        observe('cryptopipe_request_duration_seconds', (performance.now() - started) / 1000, {
+          function: opts.component,
+          method: req.method ?? '',
+          status: String(res.statusCode),
+        });
+        flushTelemetrySoon();
+      },
+    );
+
+  async function handleRequest(req: Request, res: Response): Promise<void> {
     const traceparent = traceparentOf(req);
     const scope: RequestScope = { log: traceparent ? baseLog.child({ traceparent }) : baseLog };
     try {
@@ -155,5 +180,5 @@ export function functionHandler(
       const render = opts.renderError;
       sendError(res, answered, scope.log, render && ((status, body) => render(req, res, status, body)));
     }
-  };
+  }
 }

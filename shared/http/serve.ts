@@ -2,6 +2,7 @@
 import type { Server } from 'node:http';
 import { ConfigError } from '../errors.ts';
 import { log } from '../log.ts';
+import { flushTelemetry } from '../telemetry/index.ts';
 import { functionServer } from './server.ts';
 
 /**
@@ -32,7 +33,8 @@ export function serve(name: string, port = Number(process.env['PORT'] ?? 8080), 
     if (closing) return;
     closing = true;
     log.info('shutting down: finishing in-flight requests', { component: name, signal });
-    server.close(() => process.exit(0));
+    // The telemetry of the last requests is exported before the process ends (nothing when it is off).
+    server.close(() => void flushTelemetry().finally(() => process.exit(0)));
     setTimeout(() => process.exit(0), 30_000).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
