@@ -41,7 +41,12 @@ describe.each(['dev', 'prod'])('scripts/deploy for overlay %s', (overlay) => {
     expect(shellLine(cmds.at(-1)!)).toBe(
       `kubectl apply -k knative/overlays/${overlay} --selector crypto-pipeline/applied-with=kubectl`,
     );
-    expect(Object.keys(settingsFromManifests(rs).plain)).toEqual(['CronJob/retention']);
+    // prod includes the monitoring component (knative/components/monitoring); dev leaves it out.
+    expect(Object.keys(settingsFromManifests(rs).plain).sort()).toEqual(
+      overlay === 'prod'
+        ? ['CronJob/retention', 'PrometheusRule/crypto-pipeline', 'ScrapeConfig/crypto-pipeline-status']
+        : ['CronJob/retention'],
+    );
     const kn = cmds.filter((c) => c[0] === 'kn').map((c) => c.slice(1, c[1] === 'source' ? 3 : 2).join(' '));
     expect(new Set(kn)).toEqual(new Set(['service', 'broker', 'trigger', 'source ping', 'source binding']));
     expect(cmds.filter((c) => c[1] === 'service').every((c) => c.includes('--force'))).toBe(true);
