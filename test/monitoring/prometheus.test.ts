@@ -1,6 +1,6 @@
 // A real Prometheus in the loop: Debian's /usr/bin/prometheus scrapes the status function's /metrics every second
-// with the alert rules loaded; its HTTP API must give the series the data holds, and fire CryptoGapGrowing once a gap
-// is made.
+// with the alert rules loaded; its HTTP API must give the series the data holds, and fire CryptoGapGrowing (after its
+// minute pending) once a gap is made.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
@@ -185,21 +185,30 @@ describe('Prometheus scraping the status function', () => {
     });
     expect(missing.metric).toMatchObject({ exchange: 'binance', symbol: 'BTC/USDT', timeframe: '1m' });
     expect((await query(`cryptopipe_series_gaps${btc}`))[0]?.value[1]).toBe('1');
-    const alert = await until('CryptoGapGrowing to fire', async () => {
-      const res = await fetch(`${api}/api/v1/alerts`);
-      const body = (await res.json()) as {
-        data: {
-          alerts: Array<{
-            labels: Record<string, string>;
-            annotations: Record<string, string>;
-            state: string;
-          }>;
+    // Pending first (the rule waits a minute, for gaps that only last while objects load out of order), then firing.
+    await until(
+      'CryptoGapGrowing pending',
+      async () => (await query('ALERTS{alertname="CryptoGapGrowing",alertstate="pending"}'))[0],
+    );
+    const alert = await until(
+      'CryptoGapGrowing to fire',
+      async () => {
+        const res = await fetch(`${api}/api/v1/alerts`);
+        const body = (await res.json()) as {
+          data: {
+            alerts: Array<{
+              labels: Record<string, string>;
+              annotations: Record<string, string>;
+              state: string;
+            }>;
+          };
         };
-      };
-      return body.data.alerts.find(
-        (a) => a.labels['alertname'] === 'CryptoGapGrowing' && a.state === 'firing',
-      );
-    });
+        return body.data.alerts.find(
+          (a) => a.labels['alertname'] === 'CryptoGapGrowing' && a.state === 'firing',
+        );
+      },
+      120_000,
+    );
     expect(alert.labels).toMatchObject({
       exchange: 'binance',
       dataset: 'ohlcv',
@@ -212,5 +221,5 @@ describe('Prometheus scraping the status function', () => {
     );
     // Only the series with the gap: okx or other symbols would be a wrong match.
     expect((await query('ALERTS{alertname="CryptoGapGrowing",alertstate="firing"}')).length).toBe(1);
-  }, 60_000);
+  }, 180_000);
 });
