@@ -97,6 +97,8 @@ export const INSTRUMENTS = {
 export type InstrumentName = keyof typeof INSTRUMENTS;
 
 const MAX_SPANS = 4096;
+/** Least time between two exports a request asks for (the interval and SIGTERM export regardless). */
+const FLUSH_GAP_MS = 5_000;
 const MAX_POINTS = 2000;
 
 interface SpanContext {
@@ -133,6 +135,7 @@ class Telemetry {
   private soon: NodeJS.Timeout | undefined;
   private exporting: Promise<void> = Promise.resolve();
   private warned = false;
+  private lastFlush = 0;
 
   constructor(readonly cfg: TelemetryConfig) {
     this.timer = setInterval(() => void this.flush(), cfg.exportIntervalMs);
@@ -196,19 +199,24 @@ class Telemetry {
     return out;
   }
 
-  /** Exports within a moment (requests in a burst share one export). */
+  /**
+   * Exports within a moment, at most once per FLUSH_GAP_MS: a busy function (transform under load) exports every few
+   * seconds, not per request; one scaled to zero still exports its last requests (and serve flushes on SIGTERM).
+   */
   flushSoon(): void {
     if (this.soon) return;
+    const wait = Math.max(250, this.lastFlush + FLUSH_GAP_MS - Date.now());
     this.soon = setTimeout(() => {
       this.soon = undefined;
       void this.flush();
-    }, 250);
+    }, wait);
     this.soon.unref();
   }
 
   /** Exports the metrics (cumulative) and the spans finished since the last export; one export at a time. */
   flush(): Promise<void> {
     this.exporting = this.exporting.then(async () => {
+      this.lastFlush = Date.now();
       const spans = this.spans;
       this.spans = [];
       const metrics = this.metrics();

@@ -11,6 +11,7 @@ import {
   count,
   currentTraceparent,
   flushTelemetry,
+  flushTelemetrySoon,
   parseTraceparent,
   startTelemetry,
   stopTelemetry,
@@ -226,6 +227,20 @@ describe('OTLP export', () => {
     expect(responses?.sum?.aggregationTemporality).toBe(2);
     expect(sumOf(m, 'cryptopipe_exchange_responses', { status: '429' })).toBe(3);
     expect(sumOf(m, 'cryptopipe_exchange_responses', { status: '418' })).toBe(1);
+  });
+
+  it('exports shortly after requests, but a burst of requests shares one export and the next waits 5 s', async () => {
+    startTelemetry(settings('burst'));
+    for (let i = 0; i < 50; i++) {
+      count('cryptopipe_transform_objects', 1, { exchange: 'binance', dataset: 'ohlcv', outcome: 'loaded' });
+      flushTelemetrySoon();
+    }
+    await new Promise((r) => setTimeout(r, 600));
+    expect(receiver.got.filter((g) => g.path === '/v1/metrics')).toHaveLength(1);
+    expect(sumOf(metricsOf(receiver.got), 'cryptopipe_transform_objects', { outcome: 'loaded' })).toBe(50);
+    flushTelemetrySoon();
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(receiver.got.filter((g) => g.path === '/v1/metrics')).toHaveLength(1);
   });
 
   it('follows one extraction extract -> Broker -> load-raw -> object metadata -> transform in one trace', async () => {
