@@ -7,6 +7,7 @@ import { exchangeIds } from '../../shared/exchange/profile.ts';
 import { getClient } from '../../shared/exchange/client.ts';
 import { NoCursorStore, S3CursorStore } from '../../shared/lake/cursors.ts';
 import { registerSecret, setLogLevel } from '../../shared/log.ts';
+import { extractRequestSchema } from '../../shared/events/schemas.ts';
 import { createExtractHandler } from './handler.ts';
 
 /**
@@ -31,8 +32,18 @@ export function startExtract(env: NodeJS.ProcessEnv = process.env): void {
 /**
  * Work that does not depend on the environment, done when the startup snapshot is built so that the snapshot holds
  * its result: the ccxt instance of each exchange of the bundle (one in a per-exchange bundle), which the client of
- * startExtract then takes.
+ * startExtract then takes; and one parse of a sample environment and of a sample request, after which zod's schemas
+ * hold their compiled parsers (zod compiles an object schema's parser on its first parse). Nothing is registered.
  */
 export function prepareExtract(): void {
-  for (const id of exchangeIds()) prepareExchange(id);
+  for (const id of exchangeIds()) {
+    prepareExchange(id);
+    loadExtractConfig({ EXCHANGE: id, K_SINK: 'http://127.0.0.1:9/', CURSOR_STORE: 'none' }, exchangeIds());
+  }
+  extractRequestSchema.parse({
+    datasets: ['ohlcv'],
+    symbols: ['BTC/USDT'],
+    timeframe: '1m',
+    lookback: 'PT1H',
+  });
 }
