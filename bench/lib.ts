@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { commandOf, functionNamed } from '../scripts/lib/functions.mjs';
 
 /** The machine a figure was measured on. */
 export function machine() {
@@ -33,6 +34,18 @@ export function imageNodeOptions(): string {
   if (override !== undefined) return override;
   const dockerfile = readFileSync(join(import.meta.dirname, '..', 'Dockerfile'), 'utf8');
   return /^ENV\b.*\bNODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
+}
+
+/**
+ * node's arguments that start `bundle` of the build in `dist` as its Knative Service does (the startup snapshot for
+ * extract, index.mjs for the others): the command of scripts/lib/functions.mjs with /app/ read as `dist`.
+ */
+export function bundleArgs(dist: string, bundle: string): string[] {
+  const fn = functionNamed(bundle.startsWith('extract-') ? 'extract' : bundle);
+  if (!fn) throw new Error(`no function for the bundle '${bundle}'`);
+  return commandOf(fn, bundle)
+    .slice(1)
+    .map((a) => a.replace('/app/', `${dist}/`));
 }
 
 /** The p-th percentile of `xs` (nearest rank). */

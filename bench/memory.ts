@@ -14,6 +14,7 @@ import { minioPayload } from '../scripts/local/notifier.ts';
 import { startFakeExchange } from '../scripts/offline/fake-exchange.ts';
 import { startDatabase } from '../test/support/postgres.ts';
 import {
+  bundleArgs,
   children,
   countingSink,
   drive,
@@ -57,12 +58,11 @@ function batch(i: number) {
 
 const work = mkdtempSync(join(tmpdir(), 'bench-memory-'));
 try {
+  // Built with the image's NODE_OPTIONS, as the image builds extract's startup snapshot.
   execFileSync(
     process.execPath,
     [join(root, 'scripts/build.mjs'), '--exchanges=binance', `--outdir=${join(work, 'dist')}`],
-    {
-      stdio: 'ignore',
-    },
+    { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: imageNodeOptions() } },
   );
   const db = await startDatabase();
   // S3 (s3rver) in a process of its own, as MinIO would be.
@@ -85,11 +85,11 @@ try {
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
     RAW_BUCKET: 'crypto-raw',
   };
-  /** Starts a bundle of the build on a free port and waits until it answers: its process and URL. */
+  /** Starts a bundle of the build as its Service does, on a free port; waits until it answers: process and URL. */
   const startBundle = async (name: string, env: Record<string, string>) => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/`;
-    const proc = await start([join(work, 'dist', name, 'index.mjs')], { ...env, PORT: String(port) }, url);
+    const proc = await start(bundleArgs(join(work, 'dist'), name), { ...env, PORT: String(port) }, url);
     return { proc, url };
   };
 

@@ -5,9 +5,11 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { readExchanges, type ExchangeLine } from './lib/exchanges.mjs';
-import { FUNCTIONS } from './lib/functions.mjs';
+import { FUNCTIONS, commandOf, functionNamed } from './lib/functions.mjs';
 
 const root = resolve(import.meta.dirname, '..');
+
+const EXTRACT = functionNamed('extract')!;
 
 const BROKER = { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'default' };
 
@@ -70,7 +72,8 @@ export function exchangeManifests(x: ExchangeLine): object[] {
           containers: [
             {
               image: 'crypto-functions',
-              command: ['node', `/app/${name}/index.mjs`],
+              // From the bundle's startup snapshot (scripts/build.mjs): measured by npm run bench:extract.
+              command: commandOf(EXTRACT, name),
               ports: [{ containerPort: 8080 }],
               envFrom: [{ configMapRef: { name: 'crypto-pipeline-config' } }],
               env: [

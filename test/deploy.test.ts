@@ -66,6 +66,13 @@ describe.each(['dev', 'prod'])('scripts/deploy for overlay %s', (overlay) => {
     expect(status).toContain('--cluster-local');
   });
 
+  it("starts each extract Service from its bundle's startup snapshot", () => {
+    const binance = cmds.find((c) => c[1] === 'service' && c[3] === 'extract-binance')!;
+    expect(shellLine(binance)).toContain(
+      '--cmd node --arg --snapshot-blob=/app/extract-binance/snapshot.blob',
+    );
+  });
+
   it('prints shell lines that quote JSON payloads and never carry a secret value', () => {
     const lines = cmds.map(shellLine);
     const ping = lines.find((l) => l.includes('source ping create') && l.includes('ohlcv'))!;

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { baseKustomization, generate } from '../scripts/gen-knative.ts';
 import { exchangeIds, readExchanges } from '../scripts/lib/exchanges.mjs';
-import { bundleNames } from '../scripts/lib/functions.mjs';
+import { bundleNames, commandOf, functionNamed } from '../scripts/lib/functions.mjs';
 
 const root = join(import.meta.dirname, '..');
 
@@ -154,12 +154,31 @@ describe('knative/', () => {
         expect(c.resources.limits.cpu).toBeDefined();
         expect(c.securityContext.runAsNonRoot).toBe(true);
         expect(c.command[0]).toBe('node');
-        expect(bundles.has(/^\/app\/([^/]+)\/index\.mjs$/.exec(c.command[1] ?? '')?.[1] ?? '')).toBe(true);
+        const bundle = /^(?:--snapshot-blob=)?\/app\/([^/]+)\/(?:index\.mjs|snapshot\.blob)$/.exec(
+          c.command[1] ?? '',
+        )?.[1];
+        expect(bundles.has(bundle ?? '')).toBe(true);
         expect(c.image).toMatch(
           overlay === 'prod'
             ? /^registry\.example\.com\/crypto\/crypto-functions:0\.1\.0$/
             : /crypto-functions:dev$/,
         );
+      }
+    });
+
+    it('extract Services start from the startup snapshot of their own exchange bundle', () => {
+      const extract = services.filter(
+        (s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'extract',
+      );
+      expect(extract.map((s) => s.metadata.name).sort()).toEqual(
+        exchangeIds()
+          .map((id) => `extract-${id}`)
+          .sort(),
+      );
+      for (const svc of extract) {
+        const c = containers[services.indexOf(svc)]!;
+        expect(c.command).toEqual(['node', `--snapshot-blob=/app/${svc.metadata.name}/snapshot.blob`]);
+        expect(c.command).toEqual(commandOf(functionNamed('extract')!, svc.metadata.name));
       }
     });
 

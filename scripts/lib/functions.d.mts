@@ -10,6 +10,11 @@ export interface FunctionSpec {
   manifest: string;
   /** Files copied beside the bundle (paths relative to the project, then to the bundle's directory). */
   copy?: ReadonlyArray<{ from: string; to: string }>;
+  /**
+   * A V8 startup snapshot of the bundle: `module` (relative to the project) exports `start(env)`, run when the pod
+   * starts, and `prepare()`, run when the snapshot is built.
+   */
+  snapshot?: { module: string; start: string; prepare: string };
 }
 
 /** Every function, in the order of the chain. */
@@ -20,6 +25,9 @@ export declare function functionNamed(name: string): FunctionSpec | undefined;
 
 /** The absolute path of a function's entry module. */
 export declare function entryOf(fn: FunctionSpec): string;
+
+/** The command a container of `bundle` runs (node on the snapshot when the function has one). */
+export declare function commandOf(fn: FunctionSpec, bundle: string): string[];
 
 /** The bundles (and Knative Services) of a function. */
 export declare function bundlesOf(fn: FunctionSpec, exchangeIds: readonly string[]): string[];

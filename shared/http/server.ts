@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { http as registerWithFramework } from '@google-cloud/functions-framework';
 import { HttpError, errorResponse } from '../errors.ts';
 import { log } from '../log.ts';
-import { FunctionRequest, FunctionResponse, type HttpFunction } from './message.ts';
+import { messageClasses, type FunctionRequest, type FunctionResponse, type HttpFunction } from './message.ts';
 import { bodyTooLargeMessage } from './respond.ts';
 
 /** A registered function: its handler and the largest body it accepts. */
@@ -161,6 +161,7 @@ async function serveRequest(fn: Registered, req: FunctionRequest, res: FunctionR
 export function functionServer(name: string): Server {
   const fn = registry.get(name);
   if (!fn) throw new Error(`no function is registered as '${name}' (registerFunction)`);
+  const { FunctionRequest, FunctionResponse } = messageClasses();
   return createServer<typeof FunctionRequest, typeof FunctionResponse>(
     { IncomingMessage: FunctionRequest, ServerResponse: FunctionResponse },
     (req, res) => void serveRequest(fn, req, res),
