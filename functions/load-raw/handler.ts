@@ -4,12 +4,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
 import { requireEventType } from '../../shared/events/cloudevent.ts';
-import {
-  EventType,
-  SCHEMA_VERSION,
-  describeIssues,
-  extractBatchSchema,
-} from '../../shared/events/schemas.ts';
+import { EventType, SCHEMA_VERSION, describeIssues, parseExtractBatch } from '../../shared/events/schemas.ts';
 import { functionHandler, readRequest } from '../../shared/http/respond.ts';
 import { batchBody, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
 
@@ -33,7 +28,7 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
       const { event } = incoming;
       scope.log = scope.log.child({ eventId: event.id, eventSource: event.source });
       requireEventType(event, [EventType.extractBatch], 'load-raw');
-      const parsed = extractBatchSchema.safeParse(event.data);
+      const parsed = parseExtractBatch(event.data);
       if (!parsed.success) {
         throw new BadRequestError(
           `invalid extract batch: ${describeIssues(parsed.error).slice(0, 10).join('; ')}`,

@@ -16,6 +16,31 @@ function isArrayIndex(key: string): boolean {
 }
 
 /**
+ * The key order of the last object shape written: its keys as Object.keys listed them, and each key in canonical order
+ * with its quoted form and colon. The records of a batch share one shape, so their keys are sorted once per batch.
+ */
+let shape: { keys: string[]; order: Array<[string, string]> } = { keys: [], order: [] };
+
+function sameKeys(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Integer keys first in numeric order (as any JS object, and so the replacer's sorted copy, lists them), then the
+ * others in code-unit order. Object.keys already gives the integer keys first, ascending.
+ */
+function learnShape(all: string[]): Array<[string, string]> {
+  let n = 0;
+  while (n < all.length && isArrayIndex(all[n] as string)) n++;
+  const keys = n === 0 ? [...all].sort() : [...all.slice(0, n), ...all.slice(n).sort()];
+  const order = keys.map((k): [string, string] => [k, JSON.stringify(k) + ':']);
+  shape = { keys: all, order };
+  return order;
+}
+
+/**
  * JSON.stringify with every object's keys in code-unit order, written directly: no sorted copy of each object (a
  * replacer returning one doubled the garbage of every 1,500-record batch load-raw stores). The same text as that
  * replacer gave, so keys and ETags of stored objects do not change: toJSON honoured, undefined/functions/symbols left
@@ -44,18 +69,14 @@ function encode(value: unknown): string | undefined {
         return out + ']';
       }
       const obj = v as Record<string, unknown>;
-      // Integer keys first in numeric order (as any JS object, and so the replacer's sorted copy, lists them), then
-      // the others in code-unit order. Object.keys already gives the integer keys first, ascending.
-      const all = Object.keys(obj);
-      let n = 0;
-      while (n < all.length && isArrayIndex(all[n] as string)) n++;
-      const keys = n === 0 ? all.sort() : [...all.slice(0, n), ...all.slice(n).sort()];
+      const keys = Object.keys(obj);
+      const order = sameKeys(keys, shape.keys) ? shape.order : learnShape(keys);
       let out = '{';
       let first = true;
-      for (const k of keys) {
+      for (const [k, quoted] of order) {
         const item = encode(obj[k]);
         if (item === undefined) continue;
-        out += (first ? '' : ',') + JSON.stringify(k) + ':' + item;
+        out += (first ? quoted : ',' + quoted) + item;
         first = false;
       }
       return out + '}';
