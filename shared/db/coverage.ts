@@ -206,11 +206,13 @@ export type StoredBuckets = Map<number, { closed: Uint8Array; open: Uint8Array }
 /**
  * Takes the series lock (lockSeries) and then reads the stored bitmaps of `buckets`, in one round trip: two
  * statements of one simple query, each with its own snapshot, so the read sees every writer that held the lock before.
+ * `savepoint`: a savepoint set after them, in the same round trip.
  */
 export async function lockAndReadBuckets(
   client: PoolClient,
   s: Series,
   buckets: Iterable<number>,
+  opts: { savepoint?: string } = {},
 ): Promise<StoredBuckets> {
   const literal = (v: string) => client.escapeLiteral(v);
   const times = [...buckets].map((b) => `"${new Date(b).toISOString()}"`).join(',');
@@ -218,7 +220,7 @@ export async function lockAndReadBuckets(
     `SELECT pg_advisory_xact_lock(hashtextextended(${literal(lockKey(s.exchange, 'ohlcv', s.symbol, s.timeframe))}, 7243190002));
      SELECT bucket, closed_bits, open_bits FROM ohlcv_coverage
       WHERE exchange = ${literal(s.exchange)} AND symbol = ${literal(s.symbol)} AND timeframe = ${literal(s.timeframe)}
-        AND bucket = ANY(${literal(`{${times}}`)}::timestamptz[])`,
+        AND bucket = ANY(${literal(`{${times}}`)}::timestamptz[])${opts.savepoint ? `;\n     SAVEPOINT ${client.escapeIdentifier(opts.savepoint)}` : ''}`,
   )) as unknown as Array<{ rows: Array<{ bucket: Date; closed_bits: Buffer; open_bits: Buffer }> }>;
   const rows = results[1]?.rows ?? [];
   return new Map(rows.map((r) => [r.bucket.getTime(), { closed: r.closed_bits, open: r.open_bits }]));

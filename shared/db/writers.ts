@@ -643,7 +643,8 @@ async function writeCandles(
     if (r.ts > last) last = r.ts;
   }
   await ensurePartitions(client, ohlcv.table, months);
-  const stored = await lockAndReadBuckets(client, s, buckets);
+  // The savepoint the fresh path may roll back to; released with the transaction.
+  const stored = await lockAndReadBuckets(client, s, buckets, { savepoint: 'fresh_candles' });
   const seen = new Set<number>();
   let fresh = true;
   for (let i = 0; i < records.length && fresh; i++) {
@@ -654,14 +655,12 @@ async function writeCandles(
   }
   let written: number;
   if (fresh) {
-    await client.query('SAVEPOINT fresh_candles');
     try {
       // The binary format spares PostgreSQL parsing the numbers and times; text for what it leaves out.
       if (!(await copyBinaryCandles(client, records, ctx))) {
         await client.query('ROLLBACK TO SAVEPOINT fresh_candles');
         await copyLines(client, ohlcv.table, ohlcv.columns, candleLines(records, ctx));
       }
-      await client.query('RELEASE SAVEPOINT fresh_candles');
       written = records.length;
     } catch (err) {
       if ((err as { code?: string }).code !== '23505') throw err;
