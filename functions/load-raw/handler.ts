@@ -49,14 +49,20 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
         ...(batch.symbol ? { symbol: batch.symbol } : {}),
       });
       const key = batchKey(event, batch);
-      const result = await putIfChanged(deps.s3, cfg.s3.bucket, key, batchBody(event), {
-        'event-id': meta(event.id),
-        'event-source': meta(event.source),
-        'event-type': event.type,
-        'schema-version': String(batch.schemaVersion),
-        'extracted-at': new Date(batch.extractedAt).toISOString(),
-        records: String(batch.records.length),
-      });
+      const result = await putIfChanged(
+        deps.s3,
+        cfg.s3.bucket,
+        key,
+        batchBody(event, (req.rawBody?.length ?? 0) + 4096),
+        {
+          'event-id': meta(event.id),
+          'event-source': meta(event.source),
+          'event-type': event.type,
+          'schema-version': String(batch.schemaVersion),
+          'extracted-at': new Date(batch.extractedAt).toISOString(),
+          records: String(batch.records.length),
+        },
+      );
       scope.log.info(result.written ? 'raw object stored' : 'raw object already stored', {
         key,
         bytes: result.bytes,
