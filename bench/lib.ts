@@ -52,8 +52,11 @@ export function bundleArgs(dist: string, bundle: string): string[] {
 export const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] as number;
 
-/** Runs `jobs` with `concurrency` workers: requests, non-2xx answers, requests/s, p50 and p99 latency in ms. */
-export async function drive(concurrency: number, jobs: Array<() => Promise<Response>>) {
+/**
+ * Runs `jobs` with `concurrency` workers: requests, non-2xx answers, requests/s, p50 and p99 latency in ms. A job
+ * answers an HTTP Response (its body is read) or only whether it succeeded.
+ */
+export async function drive(concurrency: number, jobs: Array<() => Promise<Response | { ok: boolean }>>) {
   const latencies: number[] = [];
   let errors = 0;
   let next = 0;
@@ -64,7 +67,7 @@ export async function drive(concurrency: number, jobs: Array<() => Promise<Respo
         const job = jobs[next++]!;
         const t = performance.now();
         const res = await job();
-        await res.arrayBuffer();
+        if (res instanceof Response) await res.arrayBuffer();
         if (!res.ok) errors += 1;
         latencies.push(performance.now() - t);
       }

@@ -1,29 +1,33 @@
-// Benchmark: load-raw events/s and latency (p50/p99) at concurrency 1, 8 and 32 against the embedded S3 (s3rver),
-// each event a distinct 1,500-candle batch. Writes bench/results/load-raw.json. Usage: npm run bench:load-raw
-import type { AddressInfo } from 'node:net';
-import { createLoadRawHandler } from '../functions/load-raw/handler.ts';
-import { loadCommonConfig } from '../shared/config.ts';
+// Benchmark: load-raw events/s and latency (p50/p99) beside the store's own PUT rate: the same objects PUT straight
+// to the same S3 with the SDK at the same concurrency, in the same run. load-raw's bundle and S3 (s3rver) each run in
+// a process of their own, as in a cluster; the client here. Writes bench/results/load-raw.json.
+// Usage: npm run bench:load-raw  (EVENTS=300 per step)
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { buildBatchEvents } from '../shared/events/batches.ts';
 import { toBinary } from '../shared/events/cloudevent.ts';
-import type { OhlcvRecord } from '../shared/events/schemas.ts';
-import { functionServer, registerFunction } from '../shared/http/server.ts';
+import type { ExtractBatch, OhlcvRecord } from '../shared/events/schemas.ts';
+import { batchBody, batchKey } from '../shared/lake/objects.ts';
 import { s3Client } from '../shared/lake/s3.ts';
-import { setLogSink } from '../shared/log.ts';
-import { startS3 } from '../test/support/s3.ts';
-import { drive, writeResult } from './lib.ts';
+import { children, drive, freePort, start, writeResult } from './lib.ts';
 
-const EVENTS = Number(process.env['EVENTS'] ?? 400);
+const EVENTS = Number(process.env['EVENTS'] ?? 300);
+const STEPS = [1, 8, 16, 32];
 const T0 = Date.UTC(2024, 0, 1);
+const root = join(import.meta.dirname, '..');
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-setLogSink(() => undefined);
 
+/** Event `i`: a distinct 1,500-candle batch, as load-raw receives it (binary mode) and as it stores it. */
 function event(i: number) {
   const recs: OhlcvRecord[] = Array.from({ length: 1500 }, (_, k) => ({
     ts: T0 + (i * 1500 + k) * 60_000,
-    open: '43000.12000000',
+    open: (43000 + (k % 97) / 100).toFixed(8),
     high: '43010.00000000',
     low: '42990.00000000',
-    close: '43005.50000000',
+    close: (43000 + (k % 89) / 100).toFixed(8),
     volume: '1.25000000',
     closed: true,
   }));
@@ -40,38 +44,118 @@ function event(i: number) {
     recs,
     1024 * 1024,
   );
-  return toBinary(ev!);
+  const body = batchBody(ev!);
+  return { message: toBinary(ev!), key: batchKey(ev!, ev!.data as ExtractBatch), body, id: ev!.id };
 }
 
-async function main() {
-  const s3 = await startS3();
-  const cfg = loadCommonConfig({
-    S3_ENDPOINT: s3.settings.endpoint,
-    AWS_ACCESS_KEY_ID: s3.settings.accessKeyId!,
-    AWS_SECRET_ACCESS_KEY: s3.settings.secretAccessKey!,
-    RAW_BUCKET: s3.settings.bucket,
+const work = mkdtempSync(join(tmpdir(), 'bench-load-raw-'));
+try {
+  execFileSync(
+    process.execPath,
+    [join(root, 'scripts/build.mjs'), '--exchanges=binance', `--outdir=${join(work, 'dist')}`],
+    { stdio: 'ignore' },
+  );
+  // S3 (s3rver) in a process of its own, as MinIO would be; one bucket for load-raw, one for the direct PUTs.
+  const s3Port = await freePort();
+  const s3Url = `http://127.0.0.1:${s3Port}`;
+  await start(
+    [
+      '--input-type=module',
+      '-e',
+      `import S3rver from 's3rver'; await new S3rver({ port: ${s3Port}, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(join(work, 's3'))}, configureBuckets: [{ name: 'crypto-raw' }, { name: 'direct' }] }).run();`,
+    ],
+    {},
+    `${s3Url}/`,
+  );
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/`;
+  const loadRaw = await start(
+    [join(work, 'dist', 'load-raw', 'index.mjs')],
+    {
+      S3_ENDPOINT: s3Url,
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      RAW_BUCKET: 'crypto-raw',
+      PORT: String(port),
+    },
+    url,
+  );
+  const s3 = s3Client({
+    endpoint: s3Url,
+    region: 'us-east-1',
+    accessKeyId: 'S3RVER',
+    secretAccessKey: 'S3RVER',
+    bucket: 'direct',
   });
-  registerFunction('bench-load-raw', createLoadRawHandler(cfg, { s3: s3Client(cfg.s3) }), {
-    maxBodyBytes: cfg.maxBodyBytes,
-  });
-  const server = functionServer('bench-load-raw');
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+
   const rows = [];
   let offset = 0;
-  for (const concurrency of [1, 8, 32]) {
-    const messages = Array.from({ length: EVENTS }, (_, i) => event(offset + i));
+  for (const concurrency of STEPS) {
+    const events = Array.from({ length: EVENTS }, (_, i) => event(offset + i));
     offset += EVENTS;
-    rows.push(
-      await drive(
-        concurrency,
-        messages.map((m) => () => fetch(url, { method: 'POST', headers: m.headers, body: m.body })),
+    // The store's own rate: each object load-raw will store, with its key, bytes and metadata, PUT by the SDK.
+    const direct = await drive(
+      concurrency,
+      events.map((e) => async () => {
+        await s3.send(
+          new PutObjectCommand({
+            Bucket: 'direct',
+            Key: e.key,
+            Body: e.body,
+            ContentType: 'application/json',
+            Metadata: {
+              'event-id': e.id,
+              'event-source': '/cryptopipe/extract/binance',
+              'event-type': 'cryptopipe.extract.batch',
+              'schema-version': '1',
+              'extracted-at': new Date(T0).toISOString(),
+              records: '1500',
+            },
+          }),
+        );
+        return { ok: true };
+      }),
+    );
+    const through = await drive(
+      concurrency,
+      events.map(
+        (e) => () => fetch(url, { method: 'POST', headers: e.message.headers, body: e.message.body }),
       ),
     );
+    rows.push({
+      concurrency,
+      events: EVENTS,
+      errors: through.errors + direct.errors,
+      eventsPerSec: through.perSec,
+      p50Ms: through.p50Ms,
+      p99Ms: through.p99Ms,
+      directPutsPerSec: direct.perSec,
+      directP50Ms: direct.p50Ms,
+      directP99Ms: direct.p99Ms,
+      ratioToPut: Number((through.perSec / direct.perSec).toFixed(3)),
+    });
   }
-  server.close();
-  await s3.close();
-  writeResult('load-raw', { s3: s3.source, eventBytes: Buffer.byteLength(event(0).body), rows });
-}
+  // Redelivery: the last step's events again; each must find its object and write nothing.
+  const again = event(offset - 1);
+  const res = await fetch(url, { method: 'POST', headers: again.message.headers, body: again.message.body });
+  if (res.headers.get('x-object-written') !== 'false')
+    throw new Error('a redelivered event was written again');
+  loadRaw.kill('SIGTERM');
 
-await main();
+  const atConcurrency = rows.find((r) => r.concurrency === 16)!;
+  writeResult('load-raw', {
+    s3: 's3rver',
+    what:
+      "load-raw's bundle (image NODE_OPTIONS) and s3rver in processes of their own, the client in a third; " +
+      'reference: the same objects (key, bytes, content type) PUT straight to the same s3rver with the SDK at the same concurrency, just before',
+    eventBytes: Buffer.byteLength(again.message.body),
+    objectBytes: again.body.length,
+    rows,
+    goal: { ratioToPut: 0.8, at: 'every concurrency' },
+    met: rows.every((r) => r.ratioToPut >= 0.8 && r.errors === 0),
+    atContainerConcurrency: atConcurrency,
+  });
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+  rmSync(work, { recursive: true, force: true });
+}

@@ -4,12 +4,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
 import { requireEventType } from '../../shared/events/cloudevent.ts';
-import {
-  EventType,
-  SCHEMA_VERSION,
-  describeIssues,
-  extractBatchSchema,
-} from '../../shared/events/schemas.ts';
+import { EventType, SCHEMA_VERSION, describeIssues, parseExtractBatch } from '../../shared/events/schemas.ts';
 import { functionHandler, readRequest } from '../../shared/http/respond.ts';
 import { batchBody, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
 import { count, currentTraceparent } from '../../shared/telemetry/index.ts';
@@ -34,7 +29,7 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
       const { event } = incoming;
       scope.log = scope.log.child({ eventId: event.id, eventSource: event.source });
       requireEventType(event, [EventType.extractBatch], 'load-raw');
-      const parsed = extractBatchSchema.safeParse(event.data);
+      const parsed = parseExtractBatch(event.data);
       if (!parsed.success) {
         throw new BadRequestError(
           `invalid extract batch: ${describeIssues(parsed.error).slice(0, 10).join('; ')}`,
@@ -55,16 +50,22 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
         ...(batch.symbol ? { symbol: batch.symbol } : {}),
       });
       const key = batchKey(event, batch);
-      const result = await putIfChanged(deps.s3, cfg.s3.bucket, key, batchBody(event), {
-        'event-id': meta(event.id),
-        'event-source': meta(event.source),
-        'event-type': event.type,
-        'schema-version': String(batch.schemaVersion),
-        'extracted-at': new Date(batch.extractedAt).toISOString(),
-        records: String(batch.records.length),
-        // The span of this request (telemetry on): transform continues the trace from the object's metadata.
-        ...(currentTraceparent() ? { traceparent: currentTraceparent() as string } : {}),
-      });
+      const result = await putIfChanged(
+        deps.s3,
+        cfg.s3.bucket,
+        key,
+        batchBody(event, (req.rawBody?.length ?? 0) + 4096),
+        {
+          'event-id': meta(event.id),
+          'event-source': meta(event.source),
+          'event-type': event.type,
+          'schema-version': String(batch.schemaVersion),
+          'extracted-at': new Date(batch.extractedAt).toISOString(),
+          records: String(batch.records.length),
+          // The span of this request (telemetry on): transform continues the trace from the object's metadata.
+          ...(currentTraceparent() ? { traceparent: currentTraceparent() as string } : {}),
+        },
+      );
       const stream = { exchange: batch.exchange, dataset: batch.dataset };
       count('cryptopipe_load_raw_objects', 1, { ...stream, written: String(result.written) });
       if (result.written) count('cryptopipe_load_raw_bytes', result.bytes, stream);

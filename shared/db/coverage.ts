@@ -200,33 +200,83 @@ async function writeBuckets(client: PoolClient, s: Series, buckets: BucketCovera
   );
 }
 
+/** The bitmaps of a series' buckets as stored, by bucket start (ms). */
+export type StoredBuckets = Map<number, { closed: Uint8Array; open: Uint8Array }>;
+
 /**
- * Adds a batch of candles of one series to its coverage. Run it in the transaction that wrote the candles, after
- * lockSeries: the bitmaps only grow (a slot once closed stays closed), so the result is the same in any order.
+ * Takes the series lock (lockSeries) and then reads the stored bitmaps of `buckets`, in one round trip: two
+ * statements of one simple query, each with its own snapshot, so the read sees every writer that held the lock before.
+ * `savepoint`: a savepoint set after them, in the same round trip.
  */
-export async function coverCandles(
+export async function lockAndReadBuckets(
   client: PoolClient,
   s: Series,
+  buckets: Iterable<number>,
+  opts: { savepoint?: string } = {},
+): Promise<StoredBuckets> {
+  const literal = (v: string) => client.escapeLiteral(v);
+  const times = [...buckets].map((b) => `"${new Date(b).toISOString()}"`).join(',');
+  const results = (await client.query(
+    `SELECT pg_advisory_xact_lock(hashtextextended(${literal(lockKey(s.exchange, 'ohlcv', s.symbol, s.timeframe))}, 7243190002));
+     SELECT bucket, closed_bits, open_bits FROM ohlcv_coverage
+      WHERE exchange = ${literal(s.exchange)} AND symbol = ${literal(s.symbol)} AND timeframe = ${literal(s.timeframe)}
+        AND bucket = ANY(${literal(`{${times}}`)}::timestamptz[])${opts.savepoint ? `;\n     SAVEPOINT ${client.escapeIdentifier(opts.savepoint)}` : ''}`,
+  )) as unknown as Array<{ rows: Array<{ bucket: Date; closed_bits: Buffer; open_bits: Buffer }> }>;
+  const rows = results[1]?.rows ?? [];
+  return new Map(rows.map((r) => [r.bucket.getTime(), { closed: r.closed_bits, open: r.open_bits }]));
+}
+
+/** The bucket and slot index of a candle, or undefined when it falls outside its bucket's grid. */
+export function slotOf(
+  tf: Timeframe,
+  grids: Map<number, BucketGrid>,
+  ts: number,
+): { bucket: number; index: number } | undefined {
+  const bucket = bucketOf(tf, candleOpen(tf, ts));
+  let grid = grids.get(bucket);
+  if (!grid) {
+    grid = new BucketGrid(tf, bucket);
+    grids.set(bucket, grid);
+  }
+  const index = grid.index(ts);
+  return index < 0 || index >= grid.size ? undefined : { bucket, index };
+}
+
+/** True when the stored coverage has slot `index` of `bucket` (closed or open): a candle may exist there. */
+export function slotTaken(stored: StoredBuckets, bucket: number, index: number): boolean {
+  const b = stored.get(bucket);
+  if (!b) return false;
+  return (
+    (index >> 3 < b.closed.length && bitSet(b.closed, index)) ||
+    (index >> 3 < b.open.length && bitSet(b.open, index))
+  );
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) =>
+  a.length === b.length && a.every((x, i) => x === (b[i] as number));
+
+/**
+ * Adds candles of one series to its coverage, given the bitmaps stored for their buckets (lockAndReadBuckets, same
+ * transaction): the bitmaps only grow (a slot once closed stays closed), so the result is the same in any order.
+ * Buckets whose bitmaps do not change are not written again. Returns how many buckets it wrote.
+ */
+export async function addCandles(
+  client: PoolClient,
+  s: Series,
+  stored: StoredBuckets,
   candles: ReadonlyArray<{ ts: number; closed: boolean }>,
-): Promise<void> {
-  if (candles.length === 0) return;
-  const tf = timeframeOf(s.timeframe);
-  const touched = [...new Set(candles.map((c) => bucketOf(tf, candleOpen(tf, c.ts))))];
-  const { rows } = await client.query<{ bucket: Date; closed_bits: Buffer; open_bits: Buffer }>(
-    `SELECT bucket, closed_bits, open_bits FROM ohlcv_coverage
-      WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND bucket = ANY($4::timestamptz[])`,
-    [s.exchange, s.symbol, s.timeframe, touched.map((b) => new Date(b))],
-  );
-  const existing = new Map(
-    rows.map((r) => [r.bucket.getTime(), { closed: r.closed_bits, open: r.open_bits }]),
-  );
-  const merged = mergeCandles(tf, existing, candles);
+): Promise<number> {
+  if (candles.length === 0) return 0;
+  const merged = mergeCandles(timeframeOf(s.timeframe), stored, candles);
   const out: BucketCoverage[] = [];
   for (const b of merged.values()) {
+    const old = stored.get(b.grid.bucket);
+    if (old && sameBytes(old.closed, b.closed) && sameBytes(old.open, b.open)) continue;
     const sum = summarise(b.grid, b.closed, b.open);
     if (sum) out.push(sum);
   }
   await writeBuckets(client, s, out);
+  return out.length;
 }
 
 /** A time series other than OHLCV: what series_coverage counts. */
@@ -284,10 +334,15 @@ export async function lockSeries(
   symbol: string | null,
   timeframe: string | null,
 ): Promise<void> {
-  const key = dataset === 'tickers' || dataset === 'funding' ? '' : (symbol ?? '');
   await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7243190002))', [
-    `coverage\n${exchange}\n${dataset}\n${key}\n${timeframe ?? ''}`,
+    lockKey(exchange, dataset, symbol, timeframe),
   ]);
+}
+
+/** The text whose hash is the advisory lock of a series' coverage. */
+function lockKey(exchange: string, dataset: string, symbol: string | null, timeframe: string | null): string {
+  const key = dataset === 'tickers' || dataset === 'funding' ? '' : (symbol ?? '');
+  return `coverage\n${exchange}\n${dataset}\n${key}\n${timeframe ?? ''}`;
 }
 
 /** Per table: its dataset and how a new record is counted (order books count snapshots, one per time). */

@@ -73,9 +73,10 @@ export async function ensurePartitions(
   const s = await state(db);
   const p = s.spans.get(table);
   if (!p) return 0;
+  const starts = new Set<number>();
+  for (const t of times) starts.add(periodStart(p.span, t));
   const missing = new Map<string, number>();
-  for (const t of times) {
-    const start = periodStart(p.span, t);
+  for (const start of starts) {
     const k = `${table}@${start}`;
     if (!s.exist.has(k)) missing.set(k, start);
   }

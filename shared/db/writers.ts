@@ -2,9 +2,20 @@
 // one INSERT ... ON CONFLICT per table.
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { Dataset, ExtractBatch, RecordOf } from '../events/schemas.ts';
-import { ensurePartitions } from './partitions.ts';
-import { coverCandles, coverRecords, lockSeries, type CountedDataset } from './coverage.ts';
+import type { Dataset, ExtractBatch, OhlcvRecord, RecordOf } from '../events/schemas.ts';
+import { parseTimeframe } from '../time.ts';
+import { binaryCandleChunks } from './copy-binary.ts';
+import { ensurePartitions, periodStart } from './partitions.ts';
+import {
+  addCandles,
+  coverRecords,
+  lockAndReadBuckets,
+  lockSeries,
+  slotOf,
+  slotTaken,
+  type BucketGrid,
+  type CountedDataset,
+} from './coverage.ts';
 
 type Cell = string | number | boolean | null;
 
@@ -332,18 +343,94 @@ async function copyRows(
   columns: readonly string[],
   rows: Cell[][],
 ): Promise<void> {
-  const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
-  const done = new Promise<void>((resolve, reject) => {
-    stream.on('finish', resolve);
-    stream.on('error', reject);
-  });
   let text = '';
   for (const row of rows) {
     for (let i = 0; i < row.length; i++) text += (i === 0 ? '' : '\t') + copyText(row[i] as Cell);
     text += '\n';
   }
+  await copyLines(client, table, columns, text);
+}
+
+/** COPY of data already in COPY's text format (lines), or in its binary format when `binary`. */
+async function copyLines(
+  client: PoolClient,
+  table: string,
+  columns: readonly string[],
+  text: string | Buffer,
+  binary = false,
+): Promise<void> {
+  const stream = client.query(
+    copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN${binary ? ' (FORMAT binary)' : ''}`),
+  );
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('finish', resolve);
+    stream.on('error', reject);
+  });
   stream.end(text);
   await done;
+}
+
+/** Candles per piece of a binary COPY: PostgreSQL reads one while the next is written. */
+const PIECE_ROWS = 300;
+
+/**
+ * COPies candles in the binary format, piece by piece, yielding to the event loop between pieces so that each goes
+ * out as soon as it is written. False when a value is left to the text format: the COPY is then abandoned (CopyFail),
+ * which fails the transaction up to the caller's savepoint.
+ */
+async function copyBinaryCandles(
+  client: PoolClient,
+  records: readonly OhlcvRecord[],
+  ctx: RowContext,
+): Promise<boolean> {
+  const stream = client.query(
+    copyFrom(`COPY ${ohlcv.table} (${ohlcv.columns.join(', ')}) FROM STDIN (FORMAT binary)`),
+  );
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('finish', resolve);
+    stream.on('error', reject);
+    stream.on('close', () => (stream.writableFinished ? resolve() : reject(new Error('COPY abandoned'))));
+  });
+  // Handled now (a key that exists fails the COPY while pieces are still being written); awaited below.
+  done.catch(() => undefined);
+  for (const piece of binaryCandleChunks(records, ctx, PIECE_ROWS)) {
+    if (stream.destroyed) break;
+    if (!piece) {
+      stream.destroy(new Error('a value left to the text format'));
+      await done.catch(() => undefined);
+      return false;
+    }
+    stream.write(piece);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  if (!stream.destroyed) stream.end();
+  await done;
+  return true;
+}
+
+/** Candles as COPY text lines in the columns of the ohlcv spec (the same text as its row() through copyText). */
+function candleLines(records: readonly OhlcvRecord[], ctx: RowContext): string {
+  const head = `${copyText(ctx.exchange)}\t${copyText(ctx.symbol)}\t${copyText(ctx.timeframe)}\t`;
+  const tail = `\t${copyText(ctx.extractedAt)}\t${copyText(ctx.sourceKey)}\n`;
+  let text = '';
+  for (const r of records) {
+    text +=
+      head +
+      new Date(r.ts).toISOString() +
+      '\t' +
+      copyText(r.open) +
+      '\t' +
+      copyText(r.high) +
+      '\t' +
+      copyText(r.low) +
+      '\t' +
+      copyText(r.close) +
+      '\t' +
+      copyText(r.volume) +
+      (r.closed ? '\tt' : '\tf') +
+      tail;
+  }
+  return text;
 }
 
 /** Staging tables this client filled in its current transaction (they empty themselves at commit). */
@@ -504,16 +591,8 @@ export async function writeBatch(
   const spec = TABLES[batch.dataset] as TableSpec<unknown>;
   const records = batch.records as unknown[];
   if (batch.dataset === 'markets' || records.length === 0) return upsertRows(client, spec, records, ctx);
+  if (batch.dataset === 'ohlcv') return writeCandles(client, batch.records, ctx);
   await lockSeries(client, batch.exchange, batch.dataset, batch.symbol, batch.timeframe);
-  if (batch.dataset === 'ohlcv') {
-    const written = await upsertRows(client, spec, records, ctx);
-    await coverCandles(
-      client,
-      { exchange: batch.exchange, symbol: batch.symbol as string, timeframe: batch.timeframe as string },
-      batch.records as RecordOf['ohlcv'][],
-    );
-    return written;
-  }
   if (batch.dataset === 'orderbook') {
     // Order books count snapshots: a time new to the table is a new snapshot, whatever its levels.
     const times = [...new Set((batch.records as RecordOf['orderbook'][]).map((r) => r.ts))];
@@ -529,5 +608,82 @@ export async function writeBatch(
   }
   const { written, fresh } = await upsert(client, spec, records, ctx, true);
   await coverRecords(client, batch.exchange, batch.dataset as CountedDataset, fresh);
+  return written;
+}
+
+/**
+ * Writes the candles of one series and their coverage. The series lock and the coverage of the candles' buckets come
+ * first, in one round trip: a candle whose slot the coverage does not have is not in the table (the coverage equals
+ * a recount, kept under that lock), so a batch of such candles (a fresh range) is COPied straight into the table; if
+ * the COPY meets a key all the same (rows written around transform), it rolls back to its savepoint and the batch takes
+ * the upsert path. Otherwise the rows already stored from the same object (same source key, extraction time and
+ * closed flag), which no replaceWhen of the table would change, are left alone, and the rest take the upsert path.
+ * Coverage buckets whose bitmaps stay the same are not written again.
+ */
+async function writeCandles(
+  client: PoolClient,
+  records: readonly OhlcvRecord[],
+  ctx: RowContext,
+): Promise<number> {
+  const s = { exchange: ctx.exchange, symbol: ctx.symbol as string, timeframe: ctx.timeframe as string };
+  const tf = parseTimeframe(s.timeframe);
+  if (!tf) throw new Error(`'${s.timeframe}' is not a timeframe`);
+  const grids = new Map<number, BucketGrid>();
+  const slots: Array<{ bucket: number; index: number } | undefined> = [];
+  const buckets = new Set<number>();
+  const months = new Set<number>();
+  let first = Infinity;
+  let last = -Infinity;
+  for (const r of records) {
+    const slot = slotOf(tf, grids, r.ts);
+    slots.push(slot);
+    if (slot) buckets.add(slot.bucket);
+    months.add(periodStart('month', r.ts));
+    if (r.ts < first) first = r.ts;
+    if (r.ts > last) last = r.ts;
+  }
+  await ensurePartitions(client, ohlcv.table, months);
+  // The savepoint the fresh path may roll back to; released with the transaction.
+  const stored = await lockAndReadBuckets(client, s, buckets, { savepoint: 'fresh_candles' });
+  const seen = new Set<number>();
+  let fresh = true;
+  for (let i = 0; i < records.length && fresh; i++) {
+    const slot = slots[i];
+    const ts = (records[i] as OhlcvRecord).ts;
+    if (!slot || slotTaken(stored, slot.bucket, slot.index) || seen.has(ts)) fresh = false;
+    seen.add(ts);
+  }
+  let written: number;
+  if (fresh) {
+    try {
+      // The binary format spares PostgreSQL parsing the numbers and times; text for what it leaves out.
+      if (!(await copyBinaryCandles(client, records, ctx))) {
+        await client.query('ROLLBACK TO SAVEPOINT fresh_candles');
+        await copyLines(client, ohlcv.table, ohlcv.columns, candleLines(records, ctx));
+      }
+      written = records.length;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err;
+      await client.query('ROLLBACK TO SAVEPOINT fresh_candles');
+      written = await upsertRows(client, ohlcv, records, ctx);
+    }
+  } else {
+    const { rows } = await client.query<{ ms: string; closed: boolean }>(
+      `SELECT (extract(epoch FROM open_time) * 1000)::int8 AS ms, closed FROM ohlcv
+        WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND open_time BETWEEN $4 AND $5
+          AND source_key = $6 AND extracted_at = $7
+          AND extract(epoch FROM open_time) * 1000 = trunc(extract(epoch FROM open_time) * 1000)`,
+      [s.exchange, s.symbol, s.timeframe, iso(first), iso(last), ctx.sourceKey, ctx.extractedAt],
+    );
+    const same = new Set(rows.map((r) => `${r.ms}${r.closed ? 't' : 'f'}`));
+    // As the upsert path does, the last of candles with one time is the one that counts.
+    const lastAt = new Map<number, number>();
+    records.forEach((r, i) => lastAt.set(r.ts, i));
+    const changed = records.filter(
+      (r, i) => lastAt.get(r.ts) === i && !same.has(`${r.ts}${r.closed ? 't' : 'f'}`),
+    );
+    written = await upsertRows(client, ohlcv, changed, ctx);
+  }
+  await addCandles(client, s, stored, records);
   return written;
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { CloudEvent } from 'cloudevents';
 import { TransientError } from '../errors.ts';
-import { canonicalJson } from '../events/batches.ts';
+import { canonicalJsonBytes } from '../events/batches.ts';
 import type { ExtractBatch } from '../events/schemas.ts';
 import { symbolSegment } from './cursors.ts';
 
@@ -69,9 +69,9 @@ export function batchKey(event: Pick<CloudEvent<unknown>, 'id' | 'source'>, batc
   return parts.join('/');
 }
 
-/** The bytes stored for an event: its attributes and data as canonical JSON (same event, same bytes). */
-export function batchBody(event: CloudEvent<unknown>): Buffer {
-  return Buffer.from(canonicalJson(event.toJSON()));
+/** The bytes stored for an event: its attributes and data as canonical JSON (same event, same bytes); `sizeHint` about their length. */
+export function batchBody(event: CloudEvent<unknown>, sizeHint?: number): Buffer {
+  return canonicalJsonBytes(event.toJSON(), sizeHint);
 }
 
 /** The MD5 hex S3 reports as the ETag of a single-part upload. */

@@ -10,7 +10,7 @@ import {
   EventType,
   SCHEMA_VERSION,
   describeIssues,
-  extractBatchSchema,
+  parseExtractBatch,
   type ExtractBatch,
 } from '../events/schemas.ts';
 import { getObject } from '../lake/read.ts';
@@ -74,7 +74,7 @@ export function parseRawObject(body: Buffer): { batch: ExtractBatch; eventId: st
   if (e['schemaversion'] !== undefined && String(e['schemaversion']) !== String(SCHEMA_VERSION)) {
     throw new Rejection('unsupported_schema_version', { schemaversion: e['schemaversion'] });
   }
-  const parsed = extractBatchSchema.safeParse(e['data']);
+  const parsed = parseExtractBatch(e['data']);
   if (!parsed.success)
     throw new Rejection('invalid_batch', { issues: describeIssues(parsed.error).slice(0, 50) });
   return { batch: parsed.data, eventId: typeof e['id'] === 'string' ? e['id'] : '' };

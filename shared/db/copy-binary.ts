@@ -1,0 +1,210 @@
+// COPY's binary format for candle rows: PostgreSQL stores numbers and times without parsing their text.
+import type { OhlcvRecord } from '../events/schemas.ts';
+
+/** Start of every binary COPY stream: signature, flags, header extension length. */
+const HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
+/** PostgreSQL's epoch (2000-01-01 UTC) in Unix milliseconds. */
+const PG_EPOCH_MS = 946_684_800_000;
+/** Times up to here (the year 2255) are whole microseconds a double holds exactly; later ones take the text format. */
+const MAX_MS = 9e12;
+const NUMERIC_NEG = 0x4000;
+const POW10 = [1, 10, 100, 1000];
+
+/** A growing buffer of big-endian fields. */
+class Out {
+  pos = 0;
+
+  constructor(public buf: Buffer) {}
+
+  room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  int16(v: number): void {
+    this.buf.writeInt16BE(v, this.pos);
+    this.pos += 2;
+  }
+
+  bytes(b: Buffer): void {
+    this.room(b.length);
+    b.copy(this.buf, this.pos);
+    this.pos += b.length;
+  }
+}
+
+/** A text field: length and UTF-8 bytes. */
+function textField(s: string): Buffer {
+  const b = Buffer.from(s, 'utf8');
+  const f = Buffer.allocUnsafe(4 + b.length);
+  f.writeInt32BE(b.length, 0);
+  b.copy(f, 4);
+  return f;
+}
+
+/** Writes a timestamptz field (microseconds since 2000-01-01 UTC) for epoch milliseconds `ms` at `at`. */
+function writeTimestamp(buf: Buffer, at: number, ms: number): void {
+  const us = (ms - PG_EPOCH_MS) * 1000;
+  const hi = Math.floor(us / 4294967296);
+  buf.writeInt32BE(8, at);
+  buf.writeInt32BE(hi, at + 4);
+  buf.writeUInt32BE(us - hi * 4294967296, at + 8);
+}
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/**
+ * Writes a numeric field for decimal text of the schema's form (-?digits[.digits][e±digits]): base-10,000 digits
+ * aligned on the decimal point, leading and trailing zero groups dropped, and the display scale numeric_in gives the
+ * same text (digits after the point less the exponent, at least 0), so the stored value and its text are the same as
+ * a text COPY gives. False (nothing written) for text it leaves to the text format, such as huge exponents.
+ */
+function numericField(out: Out, s: string): boolean {
+  const n = s.length;
+  let i = s.charCodeAt(0) === 45 ? 1 : 0;
+  const neg = i === 1;
+  const intStart = i;
+  while (i < n && isDigit(s.charCodeAt(i))) i++;
+  const intEnd = i;
+  let fracStart = i;
+  let fracEnd = i;
+  if (i < n && s.charCodeAt(i) === 46) {
+    fracStart = ++i;
+    while (i < n && isDigit(s.charCodeAt(i))) i++;
+    fracEnd = i;
+  }
+  let exp = 0;
+  if (i < n && (s.charCodeAt(i) | 32) === 101) {
+    i++;
+    let sign = 1;
+    if (s.charCodeAt(i) === 45 || s.charCodeAt(i) === 43) sign = s.charCodeAt(i++) === 45 ? -1 : 1;
+    const from = i;
+    while (i < n && isDigit(s.charCodeAt(i)) && i - from < 4) exp = exp * 10 + s.charCodeAt(i++) - 48;
+    if (i === from) return false;
+    exp *= sign;
+  }
+  const intLen = intEnd - intStart;
+  const fracLen = fracEnd - fracStart;
+  if (i !== n || intLen + fracLen === 0 || intLen + fracLen > 900 || Math.abs(exp) > 900) return false;
+  const dscale = Math.max(0, fracLen - exp);
+  // Digit k of int+frac has the power of ten pointAt - 1 - k; its group is floor(power / 4).
+  const pointAt = intLen + exp;
+  let top = 0;
+  let bottom = 0;
+  let any = false;
+  for (let k = 0; k < intLen + fracLen; k++) {
+    const c = k < intLen ? s.charCodeAt(intStart + k) : s.charCodeAt(fracStart + k - intLen);
+    if (c === 48) continue;
+    const g = Math.floor((pointAt - 1 - k) / 4);
+    if (!any) top = g;
+    bottom = g;
+    any = true;
+  }
+  const ndigits = any ? top - bottom + 1 : 0;
+  out.room(12 + 2 * ndigits);
+  const b = out.buf;
+  let p = out.pos;
+  b.writeInt32BE(8 + 2 * ndigits, p);
+  b.writeInt16BE(ndigits, p + 4);
+  b.writeInt16BE(any ? top : 0, p + 6);
+  b.writeUInt16BE(any && neg ? NUMERIC_NEG : 0, p + 8);
+  b.writeInt16BE(dscale, p + 10);
+  p += 12;
+  b.fill(0, p, p + 2 * ndigits);
+  for (let k = 0; k < intLen + fracLen && any; k++) {
+    const c = k < intLen ? s.charCodeAt(intStart + k) : s.charCodeAt(fracStart + k - intLen);
+    if (c === 48) continue;
+    const power = pointAt - 1 - k;
+    const g = Math.floor(power / 4);
+    const at = p + 2 * (top - g);
+    b.writeUInt16BE(b.readUInt16BE(at) + (c - 48) * (POW10[power - 4 * g] as number), at);
+  }
+  out.pos = p + 2 * ndigits;
+  return true;
+}
+
+/** What every candle row of a batch shares. */
+export interface CandleContext {
+  exchange: string;
+  symbol: string | null;
+  timeframe: string | null;
+  extractedAt: string;
+  sourceKey: string;
+}
+
+/**
+ * Candles as a binary COPY stream in the ohlcv spec's columns (exchange, symbol, timeframe, open_time, open, high, low,
+ * close, volume, closed, extracted_at, source_key), `rows` candles a piece (the first piece starts with the header,
+ * the last ends with the trailer), so that PostgreSQL reads one piece while the next is written. A piece is undefined,
+ * and the last one, when a value is better left to the text format (a decimal it does not write, a time after MAX_MS,
+ * a NUL in the text).
+ */
+export function* binaryCandleChunks(
+  records: readonly OhlcvRecord[],
+  ctx: CandleContext,
+  rows: number,
+): Generator<Buffer | undefined, void> {
+  const extractedAt = Date.parse(ctx.extractedAt);
+  const texts = [ctx.exchange, ctx.symbol ?? '', ctx.timeframe ?? '', ctx.sourceKey];
+  if (!(extractedAt <= MAX_MS) || texts.some((t) => t.includes('\0'))) {
+    yield undefined;
+    return;
+  }
+  const nullField = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+  const head = Buffer.concat([
+    Buffer.from([0, 12]),
+    textField(ctx.exchange),
+    ctx.symbol === null ? nullField : textField(ctx.symbol),
+    ctx.timeframe === null ? nullField : textField(ctx.timeframe),
+  ]);
+  const tail = Buffer.alloc(12);
+  writeTimestamp(tail, 0, extractedAt);
+  const source = textField(ctx.sourceKey);
+  for (let from = 0; from < records.length || from === 0; from += rows) {
+    const to = Math.min(records.length, from + rows);
+    const out = new Out(
+      Buffer.allocUnsafe(HEADER.length + 2 + (to - from) * (head.length + source.length + 160)),
+    );
+    if (from === 0) out.bytes(HEADER);
+    for (let i = from; i < to; i++) {
+      const r = records[i] as OhlcvRecord;
+      let ok = r.ts <= MAX_MS;
+      out.bytes(head);
+      out.room(12);
+      writeTimestamp(out.buf, out.pos, r.ts);
+      out.pos += 12;
+      ok &&= numericField(out, r.open) && numericField(out, r.high);
+      ok &&= numericField(out, r.low) && numericField(out, r.close);
+      if (r.volume === null) out.bytes(nullField);
+      else ok &&= numericField(out, r.volume);
+      if (!ok) {
+        yield undefined;
+        return;
+      }
+      out.room(5);
+      out.buf.writeInt32BE(1, out.pos);
+      out.buf[out.pos + 4] = r.closed ? 1 : 0;
+      out.pos += 5;
+      out.bytes(tail);
+      out.bytes(source);
+    }
+    if (to === records.length) {
+      out.room(2);
+      out.int16(-1);
+    }
+    yield out.buf.subarray(0, out.pos);
+    if (to === records.length) return;
+  }
+}
+
+/** The whole binary COPY stream of `records` (binaryCandleChunks in one piece), or undefined as there. */
+export function binaryCandles(records: readonly OhlcvRecord[], ctx: CandleContext): Buffer | undefined {
+  const pieces: Buffer[] = [];
+  for (const piece of binaryCandleChunks(records, ctx, records.length || 1)) {
+    if (!piece) return undefined;
+    pieces.push(piece);
+  }
+  return Buffer.concat(pieces);
+}
