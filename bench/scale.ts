@@ -16,6 +16,7 @@ import { functionServer, registerFunction } from '../shared/http/server.ts';
 import { batchBody, batchKey, md5Hex } from '../shared/lake/objects.ts';
 import { log, setLogLevel } from '../shared/log.ts';
 import { loadBody } from '../shared/transform/load.ts';
+import { s3Env } from '../test/support/pipeline.ts';
 import { startDatabase } from '../test/support/postgres.ts';
 import { startS3 } from '../test/support/s3.ts';
 import { pct, writeResult } from './lib.ts';
@@ -178,10 +179,7 @@ async function main() {
   const [db, s3] = await Promise.all([startDatabase(), startS3()]);
   const env = {
     DATABASE_URL: db.url,
-    S3_ENDPOINT: s3.settings.endpoint,
-    AWS_ACCESS_KEY_ID: s3.settings.accessKeyId ?? '',
-    AWS_SECRET_ACCESS_KEY: s3.settings.secretAccessKey ?? '',
-    RAW_BUCKET: s3.settings.bucket,
+    ...s3Env(s3.settings),
   };
   const cfg = loadStatusConfig(env);
   registerFunction('status-bench', createStatusHandler(cfg, { pool: db.pool, s3: s3.client }), {

@@ -82,22 +82,28 @@ describe('per-exchange extract bundles', () => {
   });
 
   it('stop at start-up with one line naming a bad variable', () => {
-    let stderr = '';
-    let status: number | null = 0;
-    try {
-      execFileSync(process.execPath, [join(out, 'extract-binance/index.mjs')], {
-        env: { PATH: process.env['PATH'] ?? '', EXCHANGE: 'okx', K_SINK: 'http://x/' },
-        stdio: 'pipe',
-      });
-    } catch (err) {
-      stderr = String((err as { stderr: Buffer }).stderr);
-      status = (err as { status: number }).status;
-    }
+    const { status, stderr } = startupFailure([join(out, 'extract-binance/index.mjs')], {
+      EXCHANGE: 'okx',
+      K_SINK: 'http://x/',
+    });
     expect(status).toBe(78);
     expect(stderr).toMatch(/EXCHANGE: 'okx' is not an exchange this build contains \(binance\)/);
     expect(stderr).not.toMatch(/at .*index\.mjs/);
   });
 });
+
+/** Runs node with `args` and `env` (PATH added), expecting it to stop: its exit status and what it wrote to stderr. */
+function startupFailure(
+  args: string[],
+  env: Record<string, string>,
+): { status: number | null; stderr: string } {
+  try {
+    execFileSync(process.execPath, args, { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: 'pipe' });
+  } catch (err) {
+    return { status: (err as { status: number }).status, stderr: String((err as { stderr: Buffer }).stderr) };
+  }
+  return { status: 0, stderr: '' };
+}
 
 /** node's arguments to start an extract bundle from its startup snapshot, as the Knative Service does. */
 const fromSnapshot = (bundle: string) => [`--snapshot-blob=${join(out, bundle, 'snapshot.blob')}`];
@@ -130,22 +136,11 @@ describe('startup snapshots of the extract bundles', () => {
   });
 
   it('stop at start-up with one line naming a bad variable, as the bundle does', () => {
-    let stderr = '';
-    let status: number | null = 0;
-    try {
-      execFileSync(process.execPath, fromSnapshot('extract-binance'), {
-        env: {
-          PATH: process.env['PATH'] ?? '',
-          NODE_OPTIONS: IMAGE_NODE_OPTIONS,
-          EXCHANGE: 'okx',
-          K_SINK: 'http://x/',
-        },
-        stdio: 'pipe',
-      });
-    } catch (err) {
-      stderr = String((err as { stderr: Buffer }).stderr);
-      status = (err as { status: number }).status;
-    }
+    const { status, stderr } = startupFailure(fromSnapshot('extract-binance'), {
+      NODE_OPTIONS: IMAGE_NODE_OPTIONS,
+      EXCHANGE: 'okx',
+      K_SINK: 'http://x/',
+    });
     expect(status).toBe(78);
     expect(stderr).toMatch(/EXCHANGE: 'okx' is not an exchange this build contains \(binance\)/);
   });

@@ -8,6 +8,7 @@ import { createPool } from '../../shared/db/pool.ts';
 import { functionServer, registerFunction } from '../../shared/http/server.ts';
 import { batchKey } from '../../shared/lake/objects.ts';
 import { startDatabase, type TestDatabase } from '../support/postgres.ts';
+import { s3Env } from '../support/pipeline.ts';
 import { parseExposition, pick } from '../support/prometheus.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
 import { HOSTILE, NOW, seedDatabase, seedDeadLetters } from '../shared/status.seed.ts';
@@ -30,10 +31,7 @@ function server(now: () => number, env: Record<string, string> = {}) {
   const name = `status-metrics-test-${++n}`;
   const cfg = loadStatusConfig({
     DATABASE_URL: db.url,
-    S3_ENDPOINT: s3.settings.endpoint,
-    AWS_ACCESS_KEY_ID: s3.settings.accessKeyId ?? 'x',
-    AWS_SECRET_ACCESS_KEY: s3.settings.secretAccessKey ?? 'x',
-    RAW_BUCKET: s3.settings.bucket,
+    ...s3Env(s3.settings),
     ...env,
   });
   registerFunction(name, createStatusHandler(cfg, { pool: db.pool, s3: s3.client, now }), {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStatusHandler } from '../../functions/status/handler.ts';
 import { loadStatusConfig } from '../../shared/config.ts';
 import { functionServer, registerFunction } from '../../shared/http/server.ts';
+import { s3Env } from '../support/pipeline.ts';
 import { byHand, startDatabase, type TestDatabase } from '../support/postgres.ts';
 import { PROMETHEUS, requireBinary } from '../support/prometheus.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
@@ -89,10 +90,7 @@ beforeAll(async () => {
   );
   const cfg = loadStatusConfig({
     DATABASE_URL: db.url,
-    S3_ENDPOINT: s3.settings.endpoint,
-    AWS_ACCESS_KEY_ID: s3.settings.accessKeyId ?? 'x',
-    AWS_SECRET_ACCESS_KEY: s3.settings.secretAccessKey ?? 'x',
-    RAW_BUCKET: s3.settings.bucket,
+    ...s3Env(s3.settings),
     METRICS_LAKE_REFRESH: '1s',
   });
   registerFunction('status-prometheus-loop', createStatusHandler(cfg, { pool: db.pool, s3: s3.client }), {
