@@ -73,6 +73,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',
+      // `total += await f()` reads total before the await: concurrent workers lose each other's additions.
+      'require-atomic-updates': ['error', { allowProperties: true }],
       ...boundaries([]),
     },
   },

@@ -132,11 +132,13 @@ export async function runExtract(
         };
         const batch = buildBatchEvents(header, records, deps.cfg.maxEventBytes, ctx.traceparent);
         for (const event of batch) {
-          bytes += await sendEvent(
+          // Awaited first, then added: `bytes += await …` would read `bytes` before another worker's addition lands.
+          const sent = await sendEvent(
             event,
             { url: deps.cfg.sinkUrl, timeoutMs: deps.cfg.sinkTimeoutMs, retries: deps.cfg.sinkRetries },
             slog,
           );
+          bytes += sent;
           events += 1;
           seriesEvents += 1;
         }

@@ -161,6 +161,9 @@ describe.each(exchanges)('extract on $id', (x) => {
       'trades',
       'trades',
     ]);
+    // The series run side by side; the summary still counts every byte the sink took, once.
+    expect(summary.events).toBe(sink.messages.length);
+    expect(summary.bytes).toBe(sink.messages.reduce((n, m) => n + Buffer.byteLength(m.body), 0));
   });
 
   it('trades: every trade of the window once, or the part the exchange cannot serve reported', async () => {
