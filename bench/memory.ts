@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { buildBatchEvents } from '../shared/events/batches.ts';
 import { toBinary } from '../shared/events/cloudevent.ts';
 import type { OhlcvRecord } from '../shared/events/schemas.ts';
-import { BATCH_PREFIX, listKeys } from '../shared/lake/objects.ts';
+import { BATCH_PREFIX, listKeys } from '../shared/lake/list.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { minioPayload } from '../scripts/local/notifier.ts';
 import { startFakeExchange } from '../scripts/offline/fake-exchange.ts';

@@ -2,15 +2,8 @@
 // (the schedule's event path), paced by the exchange's limits, with a progress bar; re-running resumes.
 import { planChunks } from '../shared/ops/backfill.ts';
 import { parseTimeframe } from '../shared/time.ts';
-import {
-  PACING_FLAGS,
-  UsageError,
-  instantFlag,
-  operatorEnv,
-  pacing,
-  runChunks,
-  runOperator,
-} from './lib/ops.ts';
+import { PACING_FLAGS, pacing, runChunks } from './lib/chunks.ts';
+import { UsageError, instantFlag, operatorEnv, runOperator } from './lib/ops.ts';
 
 const USAGE = `npm run backfill -- --exchange=binance --symbols=BTC/USDT,ETH/USDT --timeframe=1h --from=2026-01-01 [--to=2026-02-01]
   --chunk=N          candles per extract request (default: 10 exchange pages)

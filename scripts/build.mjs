@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { exchangeIds } from './lib/exchanges.mjs';
 import { FUNCTIONS, bundlesOf, entryOf } from './lib/functions.mjs';
+import { zodEnglishOnly } from './lib/zod-english.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outArg = process.argv.find((a) => a.startsWith('--outdir='));
@@ -41,27 +42,6 @@ function oneExchange(id) {
     },
   };
 }
-
-/**
- * esbuild plugin: zod's `locales` namespace holds English only. The project reads zod as the namespace `z`, so
- * esbuild keeps every export of it, the error messages of some 60 languages included (about 0.3 MiB); nothing
- * configures a language other than English, zod's default.
- */
-const zodEnglishOnly = {
-  name: 'zod-english-only',
-  setup(b) {
-    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /[\\/]zod[\\/]v4[\\/](classic|core)$/.test(args.resolveDir)
-        ? { path: join(args.resolveDir, '../locales/en.js'), namespace: 'zod-english' }
-        : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'zod-english' }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
-      resolveDir: root,
-      loader: 'js',
-    }));
-  },
-};
 
 /**
  * esbuild plugin for a startup snapshot's script: node:http and node:https are loaded when first used, not when the
@@ -96,6 +76,7 @@ const lazyHttp = {
 
 const writeMetafile = process.argv.includes('--metafile');
 const serveModule = JSON.stringify(join(root, 'shared/http/serve.ts'));
+const errorsModule = JSON.stringify(join(root, 'shared/errors.ts'));
 
 /** esbuild settings every bundle shares. */
 const common = {
@@ -116,7 +97,8 @@ async function bundle(name, fn, plugins) {
   mkdirSync(dirname(outfile), { recursive: true });
   // The function module is imported inside startOrExit so that a configuration error is one clear line.
   const entry = [
-    `import { serve, startOrExit } from ${serveModule};`,
+    `import { serve } from ${serveModule};`,
+    `import { startOrExit } from ${errorsModule};`,
     `await startOrExit(async () => {`,
     `  await import(${JSON.stringify(entryOf(fn))});`,
     `  serve(${JSON.stringify(fn.name)});`,
@@ -151,7 +133,8 @@ async function snapshot(name, fn, plugins) {
   const blob = join(dir, 'snapshot.blob');
   const entry = [
     `import { startupSnapshot } from 'node:v8';`,
-    `import { serve, startOrExit } from ${serveModule};`,
+    `import { serve } from ${serveModule};`,
+    `import { startOrExit } from ${errorsModule};`,
     `import { ${fn.snapshot.start} as start, ${fn.snapshot.prepare} as prepare } from ${JSON.stringify(
       join(root, fn.snapshot.module),
     )};`,

@@ -2,7 +2,7 @@
 import { loadCommonConfig } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { createPool } from '../shared/db/pool.ts';
-import { startOrExit } from '../shared/http/serve.ts';
+import { startOrExit } from '../shared/errors.ts';
 
 await startOrExit(async () => {
   const cfg = loadCommonConfig(process.env);

@@ -4,7 +4,8 @@ import { loadCommonConfig } from '../shared/config.ts';
 import { createPool } from '../shared/db/pool.ts';
 import { gapChunks, selectGaps, type GapFilter } from '../shared/ops/repair.ts';
 import { gapsReport } from '../shared/report/queries.ts';
-import { PACING_FLAGS, instantFlag, operatorEnv, pacing, runChunks, runOperator } from './lib/ops.ts';
+import { PACING_FLAGS, pacing, runChunks } from './lib/chunks.ts';
+import { instantFlag, operatorEnv, runOperator } from './lib/ops.ts';
 
 const USAGE = `npm run repair -- [--exchange=binance] [--symbols=BTC/USDT,...] [--timeframe=1m] [--from=ISO] [--to=ISO] [--dry-run]
   Fills the gaps of the ohlcv table (the 'gaps' of npm run report) inside the selection; same pacing flags as backfill:

@@ -3,13 +3,8 @@
 import { loadCommonConfig } from '../shared/config.ts';
 import { sendToBroker } from '../shared/events/post.ts';
 import { replayMessage } from '../shared/events/replayable.ts';
-import {
-  DEAD_LETTER_PREFIX,
-  REPLAYED_PREFIX,
-  listKeyPages,
-  moveObject,
-  replayedKey,
-} from '../shared/lake/objects.ts';
+import { moveObject, replayedKey } from '../shared/lake/objects.ts';
+import { DEAD_LETTER_PREFIX, REPLAYED_PREFIX, listKeyPages } from '../shared/lake/list.ts';
 import { getObject } from '../shared/lake/read.ts';
 import { s3Client, type S3Client } from '../shared/lake/s3.ts';
 import { unreachable } from '../shared/unreachable.ts';

@@ -3,7 +3,7 @@
 // (the local run's when the environment names no deployment).
 import { loadCommonConfig } from '../shared/config.ts';
 import { createPool } from '../shared/db/pool.ts';
-import { DEAD_LETTER_PREFIX, listKeys } from '../shared/lake/objects.ts';
+import { DEAD_LETTER_PREFIX, listKeys } from '../shared/lake/list.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { buildReport, formatReport } from '../shared/report/queries.ts';
 import { durationFlag, operatorEnv, runOperator } from './lib/ops.ts';
@@ -14,7 +14,8 @@ Database: DATABASE_URL or POSTGRESQL_*; raw bucket: S3_ENDPOINT or MINIO_*. With
 
 const COMMAND = { name: 'report', usage: USAGE, values: ['exchange', 'timeout'], switches: ['json'] };
 
-await runOperator(COMMAND, async (f) => {
+// Not awaited at the top level: run.mjs runs this as a classic script (a failure still ends the process, unhandled).
+void runOperator(COMMAND, async (f) => {
   const cfg = loadCommonConfig(operatorEnv().env);
   const exchange = f.get('exchange');
   const budgetMs = durationFlag(f.get('timeout'), 'timeout', 10_000);

@@ -4,7 +4,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Pool } from '../shared/db/pool.ts';
 import { loadTransformConfig } from '../shared/config.ts';
 import { createPool } from '../shared/db/pool.ts';
-import { BATCH_PREFIX, listKeys } from '../shared/lake/objects.ts';
+import { BATCH_PREFIX, listKeys } from '../shared/lake/list.ts';
 import { s3Client } from '../shared/lake/s3.ts';
 import { log } from '../shared/log.ts';
 import { loadObject, type LoadResult } from '../shared/transform/load.ts';

@@ -1,7 +1,8 @@
 // Runs one function as its own HTTP server from source, the way its bundle runs in a container, but on 127.0.0.1.
 // Usage: tsx scripts/serve-function.ts <function> [--host=127.0.0.1] (settings from the environment, PORT included)
 import { pathToFileURL } from 'node:url';
-import { serve, startOrExit } from '../shared/http/serve.ts';
+import { startOrExit } from '../shared/errors.ts';
+import { serve } from '../shared/http/serve.ts';
 import { FUNCTIONS, entryOf, functionNamed } from './lib/functions.mjs';
 
 const [name = '', ...rest] = process.argv.slice(2);

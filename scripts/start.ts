@@ -10,7 +10,7 @@ import { loadCommonConfig } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { tableRowCounts } from '../shared/db/counts.ts';
 import { createPool, ensureDatabase } from '../shared/db/pool.ts';
-import { BATCH_PREFIX } from '../shared/lake/objects.ts';
+import { BATCH_PREFIX } from '../shared/lake/list.ts';
 import { ensureBucket, s3Client } from '../shared/lake/s3.ts';
 import { ProgressConsole } from './local/console.ts';
 import { exchangeIds } from './lib/exchanges.mjs';

@@ -104,3 +104,16 @@ export function errorResponse(err: unknown): {
   }
   return { status: 500, body: { error: 'internal', message: 'internal error (see the function log)' } };
 }
+
+/** Runs `start`, turning a configuration error into one clear line on stderr and exit code 78 (EX_CONFIG). */
+export async function startOrExit(start: () => Promise<unknown>): Promise<void> {
+  try {
+    await start();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}

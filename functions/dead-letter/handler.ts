@@ -5,7 +5,8 @@ import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
 import { replayProblem } from '../../shared/events/replayable.ts';
 import { functionHandler, readRequest } from '../../shared/http/respond.ts';
-import { DEAD_LETTER_PREFIX, batchBody, deadLetterKey, putIfChanged } from '../../shared/lake/objects.ts';
+import { batchBody, deadLetterKey, putIfChanged } from '../../shared/lake/objects.ts';
+import { DEAD_LETTER_PREFIX } from '../../shared/lake/list.ts';
 
 /** Builds the dead-letter function. */
 export function createDeadLetterHandler(

@@ -4,7 +4,7 @@ import type { FunctionRequest as Request, HttpFunction } from '../../shared/http
 import type { TransformConfig } from '../../shared/config.ts';
 import { BadRequestError, HttpError } from '../../shared/errors.ts';
 import { functionHandler, readRequest, sendJson } from '../../shared/http/respond.ts';
-import { BATCH_PREFIX } from '../../shared/lake/objects.ts';
+import { BATCH_PREFIX } from '../../shared/lake/list.ts';
 import { loadObject, type LoadDeps, type LoadResult } from '../../shared/transform/load.ts';
 import { parseObjectEvents } from '../../shared/transform/notification.ts';
 import { count, observe, withSpan } from '../../shared/telemetry/index.ts';

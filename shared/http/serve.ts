@@ -1,6 +1,5 @@
 // Starts the HTTP server of a registered function (the container entry point): port, host, keep-alive, SIGTERM.
 import type { Server } from 'node:http';
-import { ConfigError } from '../errors.ts';
 import { log } from '../log.ts';
 import { flushTelemetry } from '../telemetry/index.ts';
 import { functionServer } from './server.ts';
@@ -40,17 +39,4 @@ export function serve(name: string, port = Number(process.env['PORT'] ?? 8080), 
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   return server;
-}
-
-/** Runs `start`, turning a configuration error into one clear line on stderr and exit code 78 (EX_CONFIG). */
-export async function startOrExit(start: () => Promise<unknown>): Promise<void> {
-  try {
-    await start();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(78);
-    }
-    throw err;
-  }
 }

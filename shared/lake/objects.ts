@@ -5,16 +5,8 @@ import type { CloudEvent } from 'cloudevents';
 import { TransientError } from '../errors.ts';
 import { canonicalJsonBytes } from '../events/batches.ts';
 import type { ExtractBatch } from '../events/schemas.ts';
+import { DEAD_LETTER_PREFIX, REPLAYED_PREFIX } from './list.ts';
 import { symbolSegment } from './cursors.ts';
-
-/** Prefix under which extract batches land (everything else in the bucket is state or dead letters). */
-export const BATCH_PREFIX = 'exchange=';
-
-/** Prefix of the events the Broker gave up on (stored by the dead-letter receiver, replayed by scripts/replay). */
-export const DEAD_LETTER_PREFIX = '_dead-letters/';
-
-/** Prefix where a dead letter moves once the Broker accepted it again. */
-export const REPLAYED_PREFIX = '_dead-letters-replayed/';
 
 /** 16 hex digits of the event's source and id: the same event always gets the same key, different events never collide. */
 function eventHash(event: { id: string; source: string }): string {
@@ -139,37 +131,4 @@ export async function moveObject(
     new PutObjectCommand({ Bucket: bucket, Key: to, Body: body, ContentType: 'application/json' }),
   );
   await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: from }));
-}
-
-/**
- * Pages of keys under a prefix, in key order. Pages by marker (ListObjects, the last key of the previous page) rather
- * than ListObjectsV2 continuation tokens: S3 and MinIO answer both, but s3rver (the embedded S3) encrypts its
- * continuation tokens with DES, which the OpenSSL 3 of Node 18+ refuses, so every V2 listing of more than 1,000 keys
- * failed there with a 500. A marker is a key, so deleting listed objects while paging skips nothing.
- */
-export async function* listKeyPages(s3: S3Client, bucket: string, prefix: string): AsyncGenerator<string[]> {
-  const { ListObjectsCommand } = await import('@aws-sdk/client-s3');
-  let marker: string | undefined;
-  for (;;) {
-    const page = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: prefix, Marker: marker }));
-    const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : []));
-    if (keys.length > 0) yield keys;
-    marker = page.NextMarker ?? keys.at(-1);
-    if (!page.IsTruncated || marker === undefined) return;
-  }
-}
-
-/** Keys under a prefix, in key order (all pages, up to about `max`). */
-export async function listKeys(
-  s3: S3Client,
-  bucket: string,
-  prefix: string,
-  max = 10_000,
-): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const page of listKeyPages(s3, bucket, prefix)) {
-    keys.push(...page);
-    if (keys.length >= max) break;
-  }
-  return keys;
 }

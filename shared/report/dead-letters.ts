@@ -1,6 +1,6 @@
 // Dead letters with their reasons: the events under `_dead-letters/` of the raw bucket, read back for report views.
 import type { S3Client } from '@aws-sdk/client-s3';
-import { DEAD_LETTER_PREFIX, listKeys } from '../lake/objects.ts';
+import { DEAD_LETTER_PREFIX, listKeys } from '../lake/list.ts';
 import { getObject } from '../lake/read.ts';
 import type { DeadLetter, ReportFilter } from './queries.ts';
 

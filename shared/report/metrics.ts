@@ -3,7 +3,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
-import { DEAD_LETTER_PREFIX, listKeys } from '../lake/objects.ts';
+import { DEAD_LETTER_PREFIX, listKeys } from '../lake/list.ts';
 import { listObjects, seriesDayPrefix, type ListedObject } from '../lake/inventory.ts';
 import type { MetricFamily, Sample } from '../metrics/prometheus.ts';
 import { inParts } from './parts.ts';

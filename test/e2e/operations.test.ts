@@ -8,7 +8,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvent, toBinary } from '../../shared/events/cloudevent.ts';
 import { EventType } from '../../shared/events/schemas.ts';
-import { BATCH_PREFIX, listKeys } from '../../shared/lake/objects.ts';
+import { BATCH_PREFIX, listKeys } from '../../shared/lake/list.ts';
 import {
   ProgressFile,
   brokerSender,

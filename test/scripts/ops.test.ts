@@ -2,7 +2,7 @@
 // in PostgreSQL.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -327,4 +327,51 @@ describe('scripts/run.mjs (what npm run report runs)', () => {
     expect(none.code).toBe(64);
     expect(none.err.trim()).toBe("run: no operator command 'no-such-command' in scripts/");
   });
+
+  it('compiles a bundle once: later runs start from its code cache; a changed file builds it again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ops-cache-'));
+    const env = { DATABASE_URL: db.url, S3_ENDPOINT: s3.settings.endpoint, CRYPTO_OPS_CACHE: dir };
+    const inputsFile = join(dir, 'report.cjs.inputs.json');
+    const inputs = () =>
+      JSON.parse(readFileSync(inputsFile, 'utf8')) as { build: string; files: Record<string, number> };
+    const caches = () => readdirSync(dir).filter((f) => f.endsWith('.v8'));
+    const report = async () => {
+      const r = await runMjs(['report', '--json'], env);
+      expect(r.code, r.err).toBe(0);
+      return (JSON.parse(r.out) as { series: Array<{ symbol: string; candles: number }> }).series.map(
+        (s) => `${s.symbol} ${s.candles}`,
+      );
+    };
+    try {
+      const first = await report();
+      const { build, files } = inputs();
+      // The project's files each by itself; the packages stood for by the lockfile of the install.
+      expect(files).toHaveProperty([join(root, 'scripts', 'report.ts')]);
+      const lockfile = join(root, 'node_modules', '.package-lock.json');
+      if (existsSync(lockfile))
+        expect(Object.keys(files).filter((f) => f.includes(`${join(root, 'node_modules')}/`))).toEqual([
+          lockfile,
+        ]);
+      expect(caches()).toEqual([`report.cjs.${build}.v8`]);
+      const cacheFile = join(dir, `report.cjs.${build}.v8`);
+      const written = statSync(cacheFile).mtimeMs;
+      // V8 took the cache: nothing written again, the same report.
+      expect(await report()).toEqual(first);
+      expect(statSync(cacheFile).mtimeMs).toBe(written);
+      // A cache V8 refuses is compiled past and written again.
+      writeFileSync(cacheFile, 'not a code cache');
+      expect(await report()).toEqual(first);
+      expect(statSync(cacheFile).size).toBeGreaterThan(10_000);
+      // A file of the bundle changed: a new build, whose cache replaces the old one.
+      writeFileSync(
+        inputsFile,
+        JSON.stringify({ build, files: { ...files, [join(root, 'scripts', 'report.ts')]: 0 } }),
+      );
+      expect(await report()).toEqual(first);
+      expect(inputs().build).not.toBe(build);
+      expect(caches()).toEqual([`report.cjs.${inputs().build}.v8`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -16,7 +16,7 @@ import { ExchangeClient } from '../../shared/exchange/client.ts';
 import type { HttpFunction } from '../../shared/http/message.ts';
 import { functionServer, registerFunction } from '../../shared/http/server.ts';
 import { S3CursorStore } from '../../shared/lake/cursors.ts';
-import { BATCH_PREFIX, DEAD_LETTER_PREFIX, listKeys } from '../../shared/lake/objects.ts';
+import { BATCH_PREFIX, DEAD_LETTER_PREFIX, listKeys } from '../../shared/lake/list.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
 import { readManifests, restrict, wiring } from '../../scripts/local/manifests.ts';
 import { NotificationQueue, minioPayload, type S3rverEvent } from '../../scripts/local/notifier.ts';

@@ -1,7 +1,7 @@
 // Listing a prefix of more than one page (1,000 keys) against a real S3 API: s3rver, MinIO, or S3_ENDPOINT.
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listKeyPages, listKeys } from '../../../shared/lake/objects.ts';
+import { listKeyPages, listKeys } from '../../../shared/lake/list.ts';
 import { startS3, type TestS3 } from '../../support/s3.ts';
 
 let s3: TestS3;
