@@ -69,6 +69,8 @@ export interface Report {
   generatedAt: string;
   series: SeriesReport[];
   gaps: GapReport[];
+  /** The range `gaps` lists (the gaps overlapping it), or null for every gap; `series` counts every gap. */
+  gapRange: { from: string | null; to: string | null } | null;
   findings: Array<{ exchange: string; dataset: string; check: string; count: number; latest: string }>;
   rejected: Array<{ key: string; reason: string; at: string }>;
   deadLetters: DeadLetter[];
@@ -126,11 +128,11 @@ export async function seriesReport(
   }));
 }
 
-/** Every gap, oldest first; with `range`, only the gaps that overlap it (whole, not clipped). */
+/** Every gap, oldest first; with `range`, only the gaps that overlap it (whole, not clipped; either end may be open). */
 export async function gapsReport(
   pool: Pool,
   filter: ReportFilter = {},
-  range?: TimeRange,
+  range?: Partial<TimeRange>,
 ): Promise<GapReport[]> {
   if (!onlyOhlcv(filter)) return [];
   const { rows } = await pool.query(
@@ -197,8 +199,9 @@ export async function failuresReport(
 }
 
 /**
- * The whole report: series, gaps, findings, rejected objects, and the dead letters waiting in the raw bucket (keys,
- * or dead letters already read with their reasons).
+ * The whole report: series, gaps (those overlapping `gapRange` when given: a long history has thousands), findings,
+ * rejected objects, and the dead letters waiting in the raw bucket (keys, or dead letters already read with their
+ * reasons).
  */
 export async function buildReport(
   pool: Pool,
@@ -206,12 +209,13 @@ export async function buildReport(
   now: Date,
   filter: ReportFilter = {},
   budgetMs = 10_000,
+  gapRange?: Partial<TimeRange>,
 ): Promise<Report> {
   // A database that cannot be reached at all is one answer for the whole report (the command says so in one line).
   const { values, unavailable } = await inParts(
     {
       series: { run: () => seriesReport(pool, now, filter), fallback: [] as SeriesReport[] },
-      gaps: { run: () => gapsReport(pool, filter), fallback: [] as GapReport[] },
+      gaps: { run: () => gapsReport(pool, filter, gapRange), fallback: [] as GapReport[] },
       failures: {
         run: () => failuresReport(pool, filter),
         fallback: { findings: [], rejected: [] } as Pick<Report, 'findings' | 'rejected'>,
@@ -225,6 +229,9 @@ export async function buildReport(
     generatedAt: now.toISOString(),
     series: values.series,
     gaps: values.gaps,
+    gapRange: gapRange
+      ? { from: gapRange.from?.toISOString() ?? null, to: gapRange.to?.toISOString() ?? null }
+      : null,
     ...values.failures,
     deadLetters: values.deadLetters.map((d) => (typeof d === 'string' ? { key: d } : d)),
     unavailable,
@@ -802,10 +809,22 @@ export function formatReport(r: Report): string {
       ]),
     ),
   ];
+  // A long history has thousands of gaps: the command lists those of a range, the series table counts them all.
+  const range = r.gapRange;
+  const bounds = [
+    range?.from ? `--from=${range.from.slice(0, 16)}` : '',
+    range?.to ? `--to=${range.to.slice(0, 16)}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  const unlisted =
+    range && !r.unavailable.some((u) => u.part === 'gaps' || u.part === 'series')
+      ? r.series.reduce((n, s) => n + s.gaps, 0) - r.gaps.length
+      : 0;
   if (r.gaps.length > 0)
     out.push(
       '',
-      'gaps',
+      range ? `gaps overlapping ${bounds}` : 'gaps',
       table(
         ['exchange', 'symbol', 'tf', 'from', 'to', 'missing'],
         r.gaps.map((g) => [
@@ -817,6 +836,11 @@ export function formatReport(r: Report): string {
           g.missingCandles,
         ]),
       ),
+    );
+  if (unlisted > 0)
+    out.push(
+      '',
+      `${unlisted} gap(s) outside ${bounds} not listed (the series table counts them; --from lists them)`,
     );
   if (r.findings.length > 0)
     out.push(

@@ -90,6 +90,12 @@ describe('usage errors: one line, exit 64, nothing done', () => {
       want: "report: unexpected argument 'binance'",
     },
     {
+      name: 'a range that ends before it starts',
+      script: 'report.ts',
+      args: ['--from=2026-11-24T00:00Z', '--to=2026-11-23T00:00Z'],
+      want: 'report: --to must be later than --from',
+    },
+    {
       name: 'a value given to a switch',
       script: 'replay.ts',
       args: ['--dry-run=yes'],

@@ -79,6 +79,30 @@ describe('report', () => {
     expect(text).toContain('dead letters: 1');
   });
 
+  it('lists the gaps overlapping a range and says how many others the series table counts', async () => {
+    const now = new Date(T0 + 14 * MIN);
+    const after = await buildReport(db.pool, async () => [], now, {}, 10_000, {
+      from: new Date(T0 + 7 * MIN),
+    });
+    expect(after.gaps).toEqual([]);
+    expect(after.gapRange).toEqual({ from: new Date(T0 + 7 * MIN).toISOString(), to: null });
+    expect(formatReport(after)).toContain(
+      '1 gap(s) outside --from=2026-11-24T00:07 not listed (the series table counts them; --from lists them)',
+    );
+    // A gap overlapping the range is listed whole.
+    const range = { from: new Date(T0 + 6 * MIN), to: new Date(T0 + 10 * MIN) };
+    const overlapping = await buildReport(db.pool, async () => [], now, {}, 10_000, range);
+    expect(overlapping.gaps.map((g) => [g.start, g.end])).toEqual([
+      [new Date(T0 + 4 * MIN).toISOString(), new Date(T0 + 7 * MIN).toISOString()],
+    ]);
+    const text = formatReport(overlapping);
+    expect(text).toContain('gaps overlapping --from=2026-11-24T00:06 --to=2026-11-24T00:10');
+    expect(text).not.toContain('not listed');
+    expect(
+      (await buildReport(db.pool, async () => [], now, {}, 10_000, { to: new Date(T0 + 4 * MIN) })).gaps,
+    ).toEqual([]);
+  });
+
   it('filters by exchange: series, gaps, findings and rejected objects', async () => {
     const r = await buildReport(db.pool, async () => [], new Date(T0 + 14 * MIN), { exchange: 'okx' });
     expect(r.series).toEqual([]);
