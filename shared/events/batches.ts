@@ -244,17 +244,23 @@ function writeValue(out: Bytes, v: unknown): void {
     return;
   }
   const obj = v as Record<string, unknown>;
-  // A flat object (a record) is written as one string: one copy into the buffer instead of one per key and value.
+  // A flat object (a record) is written by writeFlat. The same pass tells whether its keys are the last shape's,
+  // all its own (then they are what Object.keys would list): no array of keys per record.
   let flat = typeof obj['toJSON'] !== 'function'; // encode would call it again
+  const known = shape.keys;
+  let n = 0;
+  let sameShape = true;
   for (const k in obj) {
     const x = obj[k];
     if (x !== null && typeof x === 'object') {
       flat = false;
       break;
     }
+    if (sameShape && (known[n] !== k || !Object.prototype.hasOwnProperty.call(obj, k))) sameShape = false;
+    n++;
   }
   if (flat) {
-    writeFlat(out, obj);
+    writeFlat(out, obj, sameShape && n === known.length ? shape.order : undefined);
     return;
   }
   const keys = Object.keys(obj);
@@ -273,12 +279,16 @@ function writeValue(out: Bytes, v: unknown): void {
 
 /**
  * A flat object (no value an object but null) as encode writes it, straight into the buffer: its keys' bytes kept with
- * the shape, ASCII strings and safe integers written with no intermediate string (a 1,500-candle batch made some
- * 30,000 of them, for the garbage collector), anything else through JSON.stringify as before.
+ * the shape (`known`: the shape's order, when its keys are known to be the shape's), ASCII strings and safe integers
+ * written with no intermediate string (a 1,500-candle batch made some 30,000 of them, for the garbage collector),
+ * anything else through JSON.stringify as before.
  */
-function writeFlat(out: Bytes, obj: Record<string, unknown>): void {
-  const keys = Object.keys(obj);
-  const order = sameKeys(keys, shape.keys) ? shape.order : learnShape(keys);
+function writeFlat(out: Bytes, obj: Record<string, unknown>, known?: OrderedKey[]): void {
+  let order = known;
+  if (!order) {
+    const keys = Object.keys(obj);
+    order = sameKeys(keys, shape.keys) ? shape.order : learnShape(keys);
+  }
   out.byte(0x7b); // {
   let first = true;
   for (let i = 0; i < order.length; i++) {

@@ -66,6 +66,14 @@ describe('canonicalJsonBytes', () => {
     ]);
   });
 
+  it('a key of the last shape inherited, or listed in another order, is not taken for that shape', () => {
+    const inherited = Object.create({ b: 5 }) as Record<string, unknown>;
+    inherited['a'] = 1;
+    same([{ a: 1, b: 2 }, inherited, { b: 3, a: 4 }, { a: 5, b: 6 }]);
+    const nullProto = Object.assign(Object.create(null) as object, { a: 1, b: 2 });
+    same([{ a: 1, b: 2 }, nullProto, { a: 1, b: 2, c: 3 }, { a: 1 }]);
+  });
+
   it('is Buffer.from(canonicalJson(value)) for batches of flat records of one shape', () => {
     const scalar = fc.oneof(
       fc.string({ unit: 'grapheme-ascii' }),
