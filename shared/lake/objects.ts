@@ -107,7 +107,7 @@ export interface PutResult {
 
 /**
  * Writes `body` at `key` unless an object with the same content is already there. Metadata names the event.
- * `body` may be given as a function making it: it is then made (and hashed) while the HEAD is on its way.
+ * `body` may be given as a function making it: it is then made while the HEAD is on its way.
  * S3 failures are transient (503) so the delivery is retried.
  */
 export async function putIfChanged(
@@ -123,17 +123,20 @@ export async function putIfChanged(
     throw err;
   });
   let bytes: Buffer;
-  let etag: string;
   try {
     bytes = typeof body === 'function' ? body() : body;
-    etag = md5Hex(bytes);
   } catch (err) {
     head.catch(() => undefined); // the body's own error is the one answered
     throw err;
   }
   try {
     const existing = await head;
-    if (existing?.ETag?.replace(/"/g, '') === etag) return { key, bytes: bytes.length, etag, written: false };
+    // The MD5 only when there is an object to compare with (a redelivery): a new key is written without hashing
+    // its bytes here (the signature hashes them already).
+    if (existing?.ETag !== undefined) {
+      const etag = md5Hex(bytes);
+      if (existing.ETag.replace(/"/g, '') === etag) return { key, bytes: bytes.length, etag, written: false };
+    }
     const put = await s3.send(
       new PutObjectCommand({
         Bucket: bucket,
@@ -143,7 +146,7 @@ export async function putIfChanged(
         Metadata: metadata,
       }),
     );
-    return { key, bytes: bytes.length, etag: put.ETag?.replace(/"/g, '') ?? etag, written: true };
+    return { key, bytes: bytes.length, etag: put.ETag?.replace(/"/g, '') ?? md5Hex(bytes), written: true };
   } catch (err) {
     throw new TransientError(
       's3_unavailable',
