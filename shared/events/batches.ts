@@ -277,6 +277,10 @@ function writeValue(out: Bytes, v: unknown): void {
   out.text('}');
 }
 
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
+const NULL = Buffer.from('null');
+
 /**
  * A flat object (no value an object but null) as encode writes it, straight into the buffer: its keys' bytes kept with
  * the shape (`known`: the shape's order, when its keys are known to be the shape's), ASCII strings and safe integers
@@ -307,11 +311,12 @@ function writeFlat(out: Bytes, obj: Record<string, unknown>, known?: OrderedKey[
         else out.text(Number.isFinite(v) ? JSON.stringify(v) : 'null');
         break;
       case 'boolean':
-        out.text(v ? 'true' : 'false');
+        out.bytes(v ? TRUE : FALSE);
         break;
       default:
         // null, or a bigint: JSON.stringify throws its TypeError, as encode does.
-        out.text(v === null ? 'null' : (JSON.stringify(v) as string));
+        if (v === null) out.bytes(NULL);
+        else out.text(JSON.stringify(v) as string);
     }
   }
   out.byte(0x7d); // }
