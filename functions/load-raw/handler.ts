@@ -1,17 +1,34 @@
 // The load-raw HTTP handler: accept one extract-batch CloudEvent, store it as a raw JSON object, answer 204.
-import type { HttpFunction } from '../../shared/http/message.ts';
+import type { FunctionRequest, HttpFunction } from '../../shared/http/message.ts';
+import type { CloudEvent } from 'cloudevents';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
 import { requireEventType } from '../../shared/events/cloudevent.ts';
 import { EventType, SCHEMA_VERSION, describeIssues, parseExtractBatch } from '../../shared/events/schemas.ts';
-import { functionHandler, readRequest } from '../../shared/http/respond.ts';
+import { functionHandler, readRequest, releaseBody } from '../../shared/http/respond.ts';
 import { batchBody, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
 import { count, currentTraceparent } from '../../shared/telemetry/index.ts';
 
 /** S3 metadata must be ASCII: keep ASCII printable text, percent-encode the rest. */
 function meta(value: string): string {
   return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+}
+
+/**
+ * The stored bytes of `event`, made when putIfChanged asks (while its HEAD is on its way). Then nothing reads the
+ * parsed batch: the request lets go of it, so that a request waiting on S3 does not keep a batch's objects alive.
+ * Built here rather than in the handler, whose variables a closure would keep until its end.
+ */
+function storedBytes(req: FunctionRequest, event: CloudEvent<unknown>): () => Buffer {
+  let held: CloudEvent<unknown> | undefined = event;
+  return () => {
+    if (!held) throw new Error('storedBytes: the bytes were already made');
+    const body = batchBody(held, (req.rawBody?.length ?? 0) + 4096);
+    held = undefined;
+    releaseBody(req);
+    return body;
+  };
 }
 
 /** Builds the load-raw function. */
@@ -50,29 +67,24 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
         ...(batch.symbol ? { symbol: batch.symbol } : {}),
       });
       const key = batchKey(event, batch);
-      const result = await putIfChanged(
-        deps.s3,
-        cfg.s3.bucket,
-        key,
-        batchBody(event, (req.rawBody?.length ?? 0) + 4096),
-        {
-          'event-id': meta(event.id),
-          'event-source': meta(event.source),
-          'event-type': event.type,
-          'schema-version': String(batch.schemaVersion),
-          'extracted-at': new Date(batch.extractedAt).toISOString(),
-          records: String(batch.records.length),
-          // The span of this request (telemetry on): transform continues the trace from the object's metadata.
-          ...(currentTraceparent() ? { traceparent: currentTraceparent() as string } : {}),
-        },
-      );
+      const records = batch.records.length;
       const stream = { exchange: batch.exchange, dataset: batch.dataset };
+      const result = await putIfChanged(deps.s3, cfg.s3.bucket, key, storedBytes(req, event), {
+        'event-id': meta(event.id),
+        'event-source': meta(event.source),
+        'event-type': event.type,
+        'schema-version': String(batch.schemaVersion),
+        'extracted-at': new Date(batch.extractedAt).toISOString(),
+        records: String(records),
+        // The span of this request (telemetry on): transform continues the trace from the object's metadata.
+        ...(currentTraceparent() ? { traceparent: currentTraceparent() as string } : {}),
+      });
       count('cryptopipe_load_raw_objects', 1, { ...stream, written: String(result.written) });
       if (result.written) count('cryptopipe_load_raw_bytes', result.bytes, stream);
       scope.log.info(result.written ? 'raw object stored' : 'raw object already stored', {
         key,
         bytes: result.bytes,
-        records: batch.records.length,
+        records,
       });
       // A Trigger's subscriber must answer with an empty body or a CloudEvent: 204, the key in a header.
       res

@@ -17,6 +17,8 @@ function defineClasses() {
     body: unknown = undefined;
     /** The body's bytes, once read. */
     rawBody?: Buffer;
+    /** `rawBody` decoded as UTF-8, when the server decoded it (JSON and text bodies): decoded once per request. */
+    rawText?: string;
     /** The path and query as the client sent them (Express's name for the unrouted URL). */
     originalUrl = '';
 

@@ -109,7 +109,8 @@ function readBody(
 }
 
 /**
- * Sets `req.rawBody` and `req.body` as the Functions Framework's body parsers would (forms aside: they stay bytes):
+ * Sets `req.rawBody` and `req.body` as the Functions Framework's body parsers would (forms aside: they stay bytes),
+ * and `req.rawText` when the body was decoded as text:
  * JSON parsed (an empty body is `{}`), text as a string, other types as bytes, nothing without a content type. Throws
  * a 400 for invalid JSON.
  */
@@ -119,13 +120,16 @@ function parseBody(req: FunctionRequest, raw: Buffer): void {
   if (media === '') req.body = undefined;
   else if (JSON_TYPES.has(media)) {
     const text = raw.toString('utf8');
+    req.rawText = text;
     try {
       req.body = /\S/.test(text) ? (JSON.parse(text) as unknown) : {};
     } catch (err) {
       throw new HttpError(400, 'bad_request', `request body is not valid JSON: ${(err as Error).message}`);
     }
-  } else if (media.startsWith('text/')) req.body = raw.toString('utf8');
-  else req.body = raw;
+  } else if (media.startsWith('text/')) {
+    req.rawText = raw.toString('utf8');
+    req.body = req.rawText;
+  } else req.body = raw;
 }
 
 /** Serves one request: body within the limit, then the handler; an error the handler let through is a logged 500. */

@@ -23,6 +23,9 @@ export function s3Client(s: S3Settings, opts: { timeoutMs?: number } = {}): S3Cl
       endpoint: s.endpoint,
       region: s.region,
       forcePathStyle: true,
+      // The middleware stack resolved once per command class, not on every send (nothing here changes it per
+      // request): two sends per stored batch.
+      cacheMiddleware: true,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: {

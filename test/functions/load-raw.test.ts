@@ -1,5 +1,5 @@
 // load-raw through its HTTP handler against a real S3 API: keys, bytes, idempotency, bad events, S3 down.
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLoadRawHandler } from '../../functions/load-raw/handler.ts';
@@ -101,6 +101,19 @@ describe('load-raw', () => {
     expect(again.headers['x-object-written']).toBe('false');
     expect((await object(key)).body).toBe(bytes);
     expect(await keys()).toEqual(before.includes(key) ? before : [...before, key].sort());
+  });
+
+  it("an object with other bytes at the key is overwritten with the event's bytes", async () => {
+    const { headers, body } = toBinary(ohlcvEvent!);
+    const first = await request(server()).post('/').set(headers).send(body).expect(204);
+    const key = decodeURI(first.headers['x-object-key'] as string);
+    const bytes = (await object(key)).body;
+    await s3.client.send(
+      new PutObjectCommand({ Bucket: s3.settings.bucket, Key: key, Body: '{"changed":true}' }),
+    );
+    const again = await request(server()).post('/').set(headers).send(body).expect(204);
+    expect(again.headers['x-object-written']).toBe('true');
+    expect((await object(key)).body).toBe(bytes);
   });
 
   it('snapshot batches (no symbol) land under the dataset', async () => {
