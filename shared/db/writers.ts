@@ -445,8 +445,15 @@ function candleLines(records: readonly OhlcvRecord[], ctx: RowContext): string {
 /** Staging tables this client filled in its current transaction (they empty themselves at commit). */
 const dirtyStages = new WeakMap<PoolClient, Set<string>>();
 
-/** Runs `fn` in a transaction on one pooled client; a client whose rollback failed is discarded. */
-export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in a transaction on one pooled client; a client whose rollback failed is discarded. `commitWith`: a last
+ * statement (no parameters) made from fn's result, sent in one round trip with the COMMIT; if it fails, nothing commits.
+ */
+export async function inTransaction<T>(
+  pool: Pool,
+  fn: (c: PoolClient) => Promise<T>,
+  commitWith?: (c: PoolClient, out: T) => string,
+): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   // pg-pool listens for errors only on idle clients: a checked-out client whose server goes away (terminated
@@ -459,7 +466,8 @@ export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promis
   try {
     await client.query('BEGIN');
     const out = await fn(client);
-    await client.query('COMMIT');
+    // A simple query stops at its first failing statement: the COMMIT then never runs and the catch rolls back.
+    await client.query(commitWith ? `${commitWith(client, out)};\nCOMMIT` : 'COMMIT');
     return out;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {
