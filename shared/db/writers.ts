@@ -377,18 +377,18 @@ const PIECE_ROWS = 300;
 
 /**
  * COPies candles in the binary format from `pieces` (binaryCandleChunks), piece by piece, yielding to the event loop
- * between pieces so that each goes out as soon as it is written. `before`: statements run in the same round trip just
- * before the COPY (one simple query; none when empty). False when a value is left to the text format: the COPY is
- * then abandoned (CopyFail), which fails the transaction, `before` included, up to the caller's savepoint.
+ * between pieces so that each goes out as soon as it is written. `after`: statements run in the same round trip once
+ * the COPY has ended (one simple query, which stops at the first error; none when empty). False when a value is left to
+ * the text format: the COPY is then abandoned (CopyFail), which fails the transaction up to the caller's savepoint.
  */
 async function copyBinaryCandles(
   client: PoolClient,
   pieces: Iterable<Buffer | undefined>,
-  before: string,
+  after: string,
 ): Promise<boolean> {
   const stream = client.query(
     copyFrom(
-      `${before ? `${before};\n` : ''}COPY ${ohlcv.table} (${ohlcv.columns.join(', ')}) FROM STDIN (FORMAT binary)`,
+      `COPY ${ohlcv.table} (${ohlcv.columns.join(', ')}) FROM STDIN (FORMAT binary)${after ? `;\n${after}` : ''}`,
     ),
   );
   let failed = false;
@@ -632,9 +632,9 @@ export async function writeBatch(
  * Writes the candles of one series and their coverage. The series lock, the coverage of the candles' buckets and the
  * candles this same object stored before come first, in one round trip: a candle whose slot the coverage does not have
  * is not in the table (the coverage equals a recount, kept under that lock), so a batch of such candles (a fresh range)
- * is COPied straight into the table, with the coverage it makes written just before the COPY in the same round trip; if
- * the COPY meets a key all the same (rows written around transform), it rolls back to its savepoint (coverage
- * included) and the batch takes the upsert path. Otherwise the rows already stored from the same object (same source
+ * is COPied straight into the table, with the coverage it makes written right after the COPY in the same round trip; if
+ * the COPY meets a key all the same (rows written around transform), it rolls back to its savepoint (the coverage is
+ * then not written) and the batch takes the upsert path. Otherwise the rows already stored from the same object (same source
  * key, extraction time and closed flag), which no replaceWhen of the table would change, are left alone, and the rest
  * take the upsert path. Coverage buckets whose bitmaps stay the same are not written again.
  */
@@ -688,7 +688,7 @@ async function writeCandles(
     seen.add(ts);
   }
   if (fresh) {
-    // Every candle is new: the coverage they make is known now and goes in the COPY's round trip.
+    // Every candle is new: the coverage they make is known now and is written in the COPY's round trip, after it.
     const coverage = coverageChanges(s, stored, records);
     try {
       // The binary format spares PostgreSQL parsing the numbers and times; text for what it leaves out.
