@@ -634,9 +634,9 @@ export async function writeBatch(
  * is not in the table (the coverage equals a recount, kept under that lock), so a batch of such candles (a fresh range)
  * is COPied straight into the table, with the coverage it makes written right after the COPY in the same round trip; if
  * the COPY meets a key all the same (rows written around transform), it rolls back to its savepoint (the coverage is
- * then not written) and the batch takes the upsert path. Otherwise the rows already stored from the same object (same source
- * key, extraction time and closed flag), which no replaceWhen of the table would change, are left alone, and the rest
- * take the upsert path. Coverage buckets whose bitmaps stay the same are not written again.
+ * then not written) and the batch takes the upsert path. Otherwise the rows already stored from the same object (same
+ * source key, extraction time and closed flag), which no replaceWhen of the table would change, are left alone, and the
+ * rest take the upsert path. Coverage buckets whose bitmaps stay the same are not written again.
  */
 async function writeCandles(
   client: PoolClient,
