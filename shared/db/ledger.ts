@@ -36,7 +36,8 @@ export async function loadedEtag(pool: Pool, bucket: string, key: string): Promi
 
 /**
  * The statement that records a loaded object (replacing an earlier load of the same key), with its values written out
- * as literals: it goes into one simple query with the COMMIT of the transaction of the rows (inTransaction's commitWith).
+ * as literals: it goes into one simple query with the COMMIT of the transaction of the rows (inTransaction's
+ * commitWith).
  */
 export function loadedStatement(client: PoolClient, o: LoadedObject): string {
   const lit = (v: string) => client.escapeLiteral(v);
