@@ -8,7 +8,6 @@ const PG_EPOCH_MS = 946_684_800_000;
 /** Times up to here (the year 2255) are whole microseconds a double holds exactly; later ones take the text format. */
 const MAX_MS = 9e12;
 const NUMERIC_NEG = 0x4000;
-const POW10 = [1, 10, 100, 1000];
 
 /** A growing buffer of big-endian fields. */
 class Out {
@@ -30,7 +29,7 @@ class Out {
 
   bytes(b: Buffer): void {
     this.room(b.length);
-    b.copy(this.buf, this.pos);
+    this.buf.set(b, this.pos);
     this.pos += b.length;
   }
 }
@@ -54,6 +53,8 @@ function writeTimestamp(buf: Buffer, at: number, ms: number): void {
 }
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
+/** Scratch space for the digits of one decimal (at most 900, see numericField). */
+const DIGITS = new Uint8Array(900);
 
 /**
  * Writes a numeric field for decimal text of the schema's form (-?digits[.digits][e±digits]): base-10,000 digits
@@ -87,41 +88,50 @@ function numericField(out: Out, s: string): boolean {
   }
   const intLen = intEnd - intStart;
   const fracLen = fracEnd - fracStart;
-  if (i !== n || intLen + fracLen === 0 || intLen + fracLen > 900 || Math.abs(exp) > 900) return false;
+  const digits = intLen + fracLen;
+  if (i !== n || digits === 0 || digits > 900 || Math.abs(exp) > 900) return false;
   const dscale = Math.max(0, fracLen - exp);
-  // Digit k of int+frac has the power of ten pointAt - 1 - k; its group is floor(power / 4).
+  // The digits without the point: digit k has the power of ten pointAt - 1 - k.
+  const d = DIGITS;
+  for (let k = 0; k < intLen; k++) d[k] = s.charCodeAt(intStart + k) - 48;
+  for (let k = 0; k < fracLen; k++) d[intLen + k] = s.charCodeAt(fracStart + k) - 48;
+  let first = 0;
+  while (first < digits && d[first] === 0) first++;
+  let last = digits - 1;
+  while (last >= first && d[last] === 0) last--;
   const pointAt = intLen + exp;
-  let top = 0;
-  let bottom = 0;
-  let any = false;
-  for (let k = 0; k < intLen + fracLen; k++) {
-    const c = k < intLen ? s.charCodeAt(intStart + k) : s.charCodeAt(fracStart + k - intLen);
-    if (c === 48) continue;
-    const g = Math.floor((pointAt - 1 - k) / 4);
-    if (!any) top = g;
-    bottom = g;
-    any = true;
-  }
+  const any = first <= last;
+  // The base-10,000 groups of the first and last non-zero digits (floor division of their powers by 4).
+  const top = any ? Math.floor((pointAt - 1 - first) / 4) : 0;
+  const bottom = any ? Math.floor((pointAt - 1 - last) / 4) : 0;
   const ndigits = any ? top - bottom + 1 : 0;
   out.room(12 + 2 * ndigits);
   const b = out.buf;
   let p = out.pos;
-  b.writeInt32BE(8 + 2 * ndigits, p);
-  b.writeInt16BE(ndigits, p + 4);
-  b.writeInt16BE(any ? top : 0, p + 6);
-  b.writeUInt16BE(any && neg ? NUMERIC_NEG : 0, p + 8);
-  b.writeInt16BE(dscale, p + 10);
+  const len = 8 + 2 * ndigits;
+  b[p] = 0;
+  b[p + 1] = 0;
+  b[p + 2] = len >> 8;
+  b[p + 3] = len & 255;
+  b[p + 4] = ndigits >> 8;
+  b[p + 5] = ndigits & 255;
+  b[p + 6] = (top >> 8) & 255;
+  b[p + 7] = top & 255;
+  b[p + 8] = any && neg ? NUMERIC_NEG >> 8 : 0;
+  b[p + 9] = 0;
+  b[p + 10] = dscale >> 8;
+  b[p + 11] = dscale & 255;
   p += 12;
-  b.fill(0, p, p + 2 * ndigits);
-  for (let k = 0; k < intLen + fracLen && any; k++) {
-    const c = k < intLen ? s.charCodeAt(intStart + k) : s.charCodeAt(fracStart + k - intLen);
-    if (c === 48) continue;
-    const power = pointAt - 1 - k;
-    const g = Math.floor(power / 4);
-    const at = p + 2 * (top - g);
-    b.writeUInt16BE(b.readUInt16BE(at) + (c - 48) * (POW10[power - 4 * g] as number), at);
+  for (let g = top; g >= bottom && any; g--) {
+    // The four digits of group g have the powers 4g + 3 .. 4g, at k = pointAt - 1 - power.
+    let v = 0;
+    for (let k = pointAt - 4 - 4 * g; k < pointAt - 4 * g; k++)
+      v = v * 10 + (k >= first && k <= last ? (d[k] as number) : 0);
+    b[p] = v >> 8;
+    b[p + 1] = v & 255;
+    p += 2;
   }
-  out.pos = p + 2 * ndigits;
+  out.pos = p;
   return true;
 }
 

@@ -165,6 +165,13 @@ function mergeCandles(
   return out;
 }
 
+const BUCKET_COLUMNS = `exchange, symbol, timeframe, bucket, closed_bits, open_bits, closed, open, first_open, last_open,
+            first_closed, last_closed, hole_starts, hole_ends, hole_missing`;
+const BUCKET_UPSERT = `ON CONFLICT (exchange, symbol, timeframe, bucket) DO UPDATE SET closed_bits = EXCLUDED.closed_bits,
+       open_bits = EXCLUDED.open_bits, closed = EXCLUDED.closed, open = EXCLUDED.open, first_open = EXCLUDED.first_open,
+       last_open = EXCLUDED.last_open, first_closed = EXCLUDED.first_closed, last_closed = EXCLUDED.last_closed,
+       hole_starts = EXCLUDED.hole_starts, hole_ends = EXCLUDED.hole_ends, hole_missing = EXCLUDED.hole_missing`;
+
 async function writeBuckets(client: PoolClient, s: Series, buckets: BucketCoverage[]): Promise<void> {
   if (buckets.length === 0) return;
   const params: unknown[] = [s.exchange, s.symbol, s.timeframe];
@@ -189,41 +196,69 @@ async function writeBuckets(client: PoolClient, s: Series, buckets: BucketCovera
     return `($1, $2, $3, ${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}::timestamptz[], ${p(10)}::timestamptz[], ${p(11)}::int[])`;
   });
   await client.query(
-    `INSERT INTO ohlcv_coverage (exchange, symbol, timeframe, bucket, closed_bits, open_bits, closed, open, first_open,
-            last_open, first_closed, last_closed, hole_starts, hole_ends, hole_missing)
-     VALUES ${values.join(', ')}
-     ON CONFLICT (exchange, symbol, timeframe, bucket) DO UPDATE SET closed_bits = EXCLUDED.closed_bits,
-       open_bits = EXCLUDED.open_bits, closed = EXCLUDED.closed, open = EXCLUDED.open, first_open = EXCLUDED.first_open,
-       last_open = EXCLUDED.last_open, first_closed = EXCLUDED.first_closed, last_closed = EXCLUDED.last_closed,
-       hole_starts = EXCLUDED.hole_starts, hole_ends = EXCLUDED.hole_ends, hole_missing = EXCLUDED.hole_missing`,
+    `INSERT INTO ohlcv_coverage (${BUCKET_COLUMNS}) VALUES ${values.join(', ')} ${BUCKET_UPSERT}`,
     params,
   );
+}
+
+/**
+ * The same upsert as writeBuckets with its values written out as literals, to go into one simple query together
+ * with other statements (no parameters there); empty when there is nothing to write.
+ */
+export function bucketsStatement(client: PoolClient, s: Series, buckets: BucketCoverage[]): string {
+  if (buckets.length === 0) return '';
+  const lit = (v: string) => client.escapeLiteral(v);
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const time = (ms: number | null) => (ms === null ? 'NULL' : `${lit(iso(ms))}::timestamptz`);
+  const bytes = (bits: Uint8Array) => `${lit(`\\x${Buffer.from(bits).toString('hex')}`)}::bytea`;
+  const array = (items: string[], type: string) => `${lit(`{${items.join(',')}}`)}::${type}[]`;
+  const series = `${lit(s.exchange)}, ${lit(s.symbol)}, ${lit(s.timeframe)}`;
+  const values = buckets.map(
+    (b) =>
+      `(${series}, ${time(b.bucket)}, ${bytes(b.closedBits)}, ${bytes(b.openBits)}, ${b.closed}, ${b.open}, ` +
+      `${time(b.firstOpen)}, ${time(b.lastOpen)}, ${time(b.firstClosed)}, ${time(b.lastClosed)}, ` +
+      `${array(
+        b.holes.map((h) => `"${iso(h.start)}"`),
+        'timestamptz',
+      )}, ${array(
+        b.holes.map((h) => `"${iso(h.end)}"`),
+        'timestamptz',
+      )}, ${array(
+        b.holes.map((h) => String(h.missing)),
+        'int',
+      )})`,
+  );
+  return `INSERT INTO ohlcv_coverage (${BUCKET_COLUMNS}) VALUES ${values.join(', ')} ${BUCKET_UPSERT}`;
 }
 
 /** The bitmaps of a series' buckets as stored, by bucket start (ms). */
 export type StoredBuckets = Map<number, { closed: Uint8Array; open: Uint8Array }>;
 
 /**
- * Takes the series lock (lockSeries) and then reads the stored bitmaps of `buckets`, in one round trip: two
- * statements of one simple query, each with its own snapshot, so the read sees every writer that held the lock before.
- * `savepoint`: a savepoint set after them, in the same round trip.
+ * Takes the series lock (lockSeries) and then reads the stored bitmaps of `buckets`, in one round trip: statements of
+ * one simple query, each with its own snapshot, so the read sees every writer that held the lock before. `also`: one
+ * more read (a statement without parameters) run after them under the lock, in the same round trip; its rows are
+ * returned. `savepoint`: a savepoint set after them, in the same round trip.
  */
 export async function lockAndReadBuckets(
   client: PoolClient,
   s: Series,
   buckets: Iterable<number>,
-  opts: { savepoint?: string } = {},
-): Promise<StoredBuckets> {
+  opts: { savepoint?: string; also?: string } = {},
+): Promise<{ stored: StoredBuckets; also: Array<Record<string, unknown>> }> {
   const literal = (v: string) => client.escapeLiteral(v);
   const times = [...buckets].map((b) => `"${new Date(b).toISOString()}"`).join(',');
   const results = (await client.query(
     `SELECT pg_advisory_xact_lock(hashtextextended(${literal(lockKey(s.exchange, 'ohlcv', s.symbol, s.timeframe))}, 7243190002));
      SELECT bucket, closed_bits, open_bits FROM ohlcv_coverage
       WHERE exchange = ${literal(s.exchange)} AND symbol = ${literal(s.symbol)} AND timeframe = ${literal(s.timeframe)}
-        AND bucket = ANY(${literal(`{${times}}`)}::timestamptz[])${opts.savepoint ? `;\n     SAVEPOINT ${client.escapeIdentifier(opts.savepoint)}` : ''}`,
-  )) as unknown as Array<{ rows: Array<{ bucket: Date; closed_bits: Buffer; open_bits: Buffer }> }>;
-  const rows = results[1]?.rows ?? [];
-  return new Map(rows.map((r) => [r.bucket.getTime(), { closed: r.closed_bits, open: r.open_bits }]));
+        AND bucket = ANY(${literal(`{${times}}`)}::timestamptz[])${opts.also ? `;\n     ${opts.also}` : ''}${opts.savepoint ? `;\n     SAVEPOINT ${client.escapeIdentifier(opts.savepoint)}` : ''}`,
+  )) as unknown as Array<{ rows: Array<Record<string, unknown>> }>;
+  const rows = (results[1]?.rows ?? []) as Array<{ bucket: Date; closed_bits: Buffer; open_bits: Buffer }>;
+  return {
+    stored: new Map(rows.map((r) => [r.bucket.getTime(), { closed: r.closed_bits, open: r.open_bits }])),
+    also: opts.also ? (results[2]?.rows ?? []) : [],
+  };
 }
 
 /** The bucket and slot index of a candle, or undefined when it falls outside its bucket's grid. */
@@ -256,17 +291,16 @@ const sameBytes = (a: Uint8Array, b: Uint8Array) =>
   a.length === b.length && a.every((x, i) => x === (b[i] as number));
 
 /**
- * Adds candles of one series to its coverage, given the bitmaps stored for their buckets (lockAndReadBuckets, same
- * transaction): the bitmaps only grow (a slot once closed stays closed), so the result is the same in any order.
- * Buckets whose bitmaps do not change are not written again. Returns how many buckets it wrote.
+ * The coverage buckets that change when candles of one series are added, given the bitmaps stored for their buckets
+ * (lockAndReadBuckets, same transaction): the bitmaps only grow (a slot once closed stays closed), so the result is the
+ * same in any order. Buckets whose bitmaps do not change are left out.
  */
-export async function addCandles(
-  client: PoolClient,
+export function coverageChanges(
   s: Series,
   stored: StoredBuckets,
   candles: ReadonlyArray<{ ts: number; closed: boolean }>,
-): Promise<number> {
-  if (candles.length === 0) return 0;
+): BucketCoverage[] {
+  if (candles.length === 0) return [];
   const merged = mergeCandles(timeframeOf(s.timeframe), stored, candles);
   const out: BucketCoverage[] = [];
   for (const b of merged.values()) {
@@ -275,6 +309,20 @@ export async function addCandles(
     const sum = summarise(b.grid, b.closed, b.open);
     if (sum) out.push(sum);
   }
+  return out;
+}
+
+/**
+ * Adds candles of one series to its coverage (coverageChanges, written in the caller's transaction). Returns how many
+ * buckets it wrote.
+ */
+export async function addCandles(
+  client: PoolClient,
+  s: Series,
+  stored: StoredBuckets,
+  candles: ReadonlyArray<{ ts: number; closed: boolean }>,
+): Promise<number> {
+  const out = coverageChanges(s, stored, candles);
   await writeBuckets(client, s, out);
   return out.length;
 }

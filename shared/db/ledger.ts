@@ -34,25 +34,22 @@ export async function loadedEtag(pool: Pool, bucket: string, key: string): Promi
   return rows[0]?.etag;
 }
 
-/** Records a loaded object (replacing an earlier load of the same key); run it in the transaction of the rows. */
-export async function recordLoaded(client: PoolClient, o: LoadedObject): Promise<void> {
-  await client.query(
-    `INSERT INTO ingestion_ledger (bucket, object_key, etag, status, exchange, dataset, event_id, rows, row_counts, findings, loaded_at)
-     VALUES ($1, $2, $3, 'loaded', $4, $5, $6, $7, $8, $9, now())
+/**
+ * The statement that records a loaded object (replacing an earlier load of the same key), with its values written out
+ * as literals: it goes into one simple query with the COMMIT of the transaction of the rows (inTransaction's
+ * commitWith).
+ */
+export function loadedStatement(client: PoolClient, o: LoadedObject): string {
+  const lit = (v: string) => client.escapeLiteral(v);
+  const int = (n: number) => {
+    if (!Number.isSafeInteger(n)) throw new Error(`${n} is not an integer`);
+    return String(n);
+  };
+  return `INSERT INTO ingestion_ledger (bucket, object_key, etag, status, exchange, dataset, event_id, rows, row_counts, findings, loaded_at)
+     VALUES (${lit(o.bucket)}, ${lit(o.key)}, ${lit(o.etag)}, 'loaded', ${lit(o.exchange)}, ${lit(o.dataset)}, ${lit(o.eventId)},
+       ${int(o.records)}, ${lit(JSON.stringify({ records: o.records, written: o.written }))}::jsonb, ${int(o.findings)}, now())
      ON CONFLICT (bucket, object_key) DO UPDATE SET etag = EXCLUDED.etag, status = EXCLUDED.status, event_id = EXCLUDED.event_id,
-       rows = EXCLUDED.rows, row_counts = EXCLUDED.row_counts, findings = EXCLUDED.findings, loaded_at = EXCLUDED.loaded_at`,
-    [
-      o.bucket,
-      o.key,
-      o.etag,
-      o.exchange,
-      o.dataset,
-      o.eventId,
-      o.records,
-      JSON.stringify({ records: o.records, written: o.written }),
-      o.findings,
-    ],
-  );
+       rows = EXCLUDED.rows, row_counts = EXCLUDED.row_counts, findings = EXCLUDED.findings, loaded_at = EXCLUDED.loaded_at`;
 }
 
 /** Records (or updates the reason of) an object that can never load. */

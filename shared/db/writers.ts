@@ -8,6 +8,8 @@ import { binaryCandleChunks } from './copy-binary.ts';
 import { ensurePartitions, periodStart } from './partitions.ts';
 import {
   addCandles,
+  bucketsStatement,
+  coverageChanges,
   coverRecords,
   lockAndReadBuckets,
   lockSeries,
@@ -374,27 +376,34 @@ async function copyLines(
 const PIECE_ROWS = 300;
 
 /**
- * COPies candles in the binary format, piece by piece, yielding to the event loop between pieces so that each goes
- * out as soon as it is written. False when a value is left to the text format: the COPY is then abandoned (CopyFail),
- * which fails the transaction up to the caller's savepoint.
+ * COPies candles in the binary format from `pieces` (binaryCandleChunks), piece by piece, yielding to the event loop
+ * between pieces so that each goes out as soon as it is written. `after`: statements run in the same round trip once
+ * the COPY has ended (one simple query, which stops at the first error; none when empty). False when a value is left to
+ * the text format: the COPY is then abandoned (CopyFail), which fails the transaction up to the caller's savepoint.
  */
 async function copyBinaryCandles(
   client: PoolClient,
-  records: readonly OhlcvRecord[],
-  ctx: RowContext,
+  pieces: Iterable<Buffer | undefined>,
+  after: string,
 ): Promise<boolean> {
   const stream = client.query(
-    copyFrom(`COPY ${ohlcv.table} (${ohlcv.columns.join(', ')}) FROM STDIN (FORMAT binary)`),
+    copyFrom(
+      `COPY ${ohlcv.table} (${ohlcv.columns.join(', ')}) FROM STDIN (FORMAT binary)${after ? `;\n${after}` : ''}`,
+    ),
   );
+  let failed = false;
   const done = new Promise<void>((resolve, reject) => {
     stream.on('finish', resolve);
-    stream.on('error', reject);
+    stream.on('error', (err) => {
+      failed = true;
+      reject(err);
+    });
     stream.on('close', () => (stream.writableFinished ? resolve() : reject(new Error('COPY abandoned'))));
   });
   // Handled now (a key that exists fails the COPY while pieces are still being written); awaited below.
   done.catch(() => undefined);
-  for (const piece of binaryCandleChunks(records, ctx, PIECE_ROWS)) {
-    if (stream.destroyed) break;
+  for (const piece of pieces) {
+    if (stream.destroyed || failed) break;
     if (!piece) {
       stream.destroy(new Error('a value left to the text format'));
       await done.catch(() => undefined);
@@ -403,7 +412,7 @@ async function copyBinaryCandles(
     stream.write(piece);
     await new Promise((resolve) => setImmediate(resolve));
   }
-  if (!stream.destroyed) stream.end();
+  if (!stream.destroyed && !failed) stream.end();
   await done;
   return true;
 }
@@ -436,8 +445,15 @@ function candleLines(records: readonly OhlcvRecord[], ctx: RowContext): string {
 /** Staging tables this client filled in its current transaction (they empty themselves at commit). */
 const dirtyStages = new WeakMap<PoolClient, Set<string>>();
 
-/** Runs `fn` in a transaction on one pooled client; a client whose rollback failed is discarded. */
-export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in a transaction on one pooled client; a client whose rollback failed is discarded. `commitWith`: a last
+ * statement (no parameters) made from fn's result, sent in one round trip with the COMMIT; if it fails, nothing commits.
+ */
+export async function inTransaction<T>(
+  pool: Pool,
+  fn: (c: PoolClient) => Promise<T>,
+  commitWith?: (c: PoolClient, out: T) => string,
+): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   // pg-pool listens for errors only on idle clients: a checked-out client whose server goes away (terminated
@@ -450,7 +466,8 @@ export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promis
   try {
     await client.query('BEGIN');
     const out = await fn(client);
-    await client.query('COMMIT');
+    // A simple query stops at its first failing statement: the COMMIT then never runs and the catch rolls back.
+    await client.query(commitWith ? `${commitWith(client, out)};\nCOMMIT` : 'COMMIT');
     return out;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {
@@ -612,13 +629,14 @@ export async function writeBatch(
 }
 
 /**
- * Writes the candles of one series and their coverage. The series lock and the coverage of the candles' buckets come
- * first, in one round trip: a candle whose slot the coverage does not have is not in the table (the coverage equals
- * a recount, kept under that lock), so a batch of such candles (a fresh range) is COPied straight into the table; if
- * the COPY meets a key all the same (rows written around transform), it rolls back to its savepoint and the batch takes
- * the upsert path. Otherwise the rows already stored from the same object (same source key, extraction time and
- * closed flag), which no replaceWhen of the table would change, are left alone, and the rest take the upsert path.
- * Coverage buckets whose bitmaps stay the same are not written again.
+ * Writes the candles of one series and their coverage. The series lock, the coverage of the candles' buckets and the
+ * candles this same object stored before come first, in one round trip: a candle whose slot the coverage does not have
+ * is not in the table (the coverage equals a recount, kept under that lock), so a batch of such candles (a fresh range)
+ * is COPied straight into the table, with the coverage it makes written right after the COPY in the same round trip; if
+ * the COPY meets a key all the same (rows written around transform), it rolls back to its savepoint (the coverage is
+ * then not written) and the batch takes the upsert path. Otherwise the rows already stored from the same object (same
+ * source key, extraction time and closed flag), which no replaceWhen of the table would change, are left alone, and the
+ * rest take the upsert path. Coverage buckets whose bitmaps stay the same are not written again.
  */
 async function writeCandles(
   client: PoolClient,
@@ -643,8 +661,24 @@ async function writeCandles(
     if (r.ts > last) last = r.ts;
   }
   await ensurePartitions(client, ohlcv.table, months);
+  const lit = (v: string) => client.escapeLiteral(v);
+  // The candles this object stored before (a redelivery), as `<ms><t|f>` tokens; nothing on a fresh range.
+  const sameSource = `SELECT string_agg(((extract(epoch FROM open_time) * 1000)::int8)::text || CASE WHEN closed THEN 't' ELSE 'f' END, ',') AS same
+       FROM ohlcv
+      WHERE exchange = ${lit(s.exchange)} AND symbol = ${lit(s.symbol)} AND timeframe = ${lit(s.timeframe)}
+        AND open_time BETWEEN ${lit(iso(first) as string)}::timestamptz AND ${lit(iso(last) as string)}::timestamptz
+        AND source_key = ${lit(ctx.sourceKey)} AND extracted_at = ${lit(ctx.extractedAt)}::timestamptz
+        AND extract(epoch FROM open_time) * 1000 = trunc(extract(epoch FROM open_time) * 1000)`;
   // The savepoint the fresh path may roll back to; released with the transaction.
-  const stored = await lockAndReadBuckets(client, s, buckets, { savepoint: 'fresh_candles' });
+  const reading = lockAndReadBuckets(client, s, buckets, { also: sameSource, savepoint: 'fresh_candles' });
+  // While PostgreSQL answers: the first piece of the binary COPY, which a fresh range sends first.
+  const chunks = binaryCandleChunks(records, ctx, PIECE_ROWS);
+  const head = chunks.next();
+  const pieces = (function* () {
+    if (!head.done) yield head.value;
+    yield* chunks;
+  })();
+  const { stored, also } = await reading;
   const seen = new Set<number>();
   let fresh = true;
   for (let i = 0; i < records.length && fresh; i++) {
@@ -653,37 +687,34 @@ async function writeCandles(
     if (!slot || slotTaken(stored, slot.bucket, slot.index) || seen.has(ts)) fresh = false;
     seen.add(ts);
   }
-  let written: number;
   if (fresh) {
+    // Every candle is new: the coverage they make is known now and is written in the COPY's round trip, after it.
+    const coverage = coverageChanges(s, stored, records);
     try {
       // The binary format spares PostgreSQL parsing the numbers and times; text for what it leaves out.
-      if (!(await copyBinaryCandles(client, records, ctx))) {
-        await client.query('ROLLBACK TO SAVEPOINT fresh_candles');
-        await copyLines(client, ohlcv.table, ohlcv.columns, candleLines(records, ctx));
-      }
-      written = records.length;
+      if (await copyBinaryCandles(client, pieces, bucketsStatement(client, s, coverage)))
+        return records.length;
+      await client.query('ROLLBACK TO SAVEPOINT fresh_candles');
+      await copyLines(client, ohlcv.table, ohlcv.columns, candleLines(records, ctx));
+      await addCandles(client, s, stored, records);
+      return records.length;
     } catch (err) {
       if ((err as { code?: string }).code !== '23505') throw err;
       await client.query('ROLLBACK TO SAVEPOINT fresh_candles');
-      written = await upsertRows(client, ohlcv, records, ctx);
+      const written = await upsertRows(client, ohlcv, records, ctx);
+      await addCandles(client, s, stored, records);
+      return written;
     }
-  } else {
-    const { rows } = await client.query<{ ms: string; closed: boolean }>(
-      `SELECT (extract(epoch FROM open_time) * 1000)::int8 AS ms, closed FROM ohlcv
-        WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND open_time BETWEEN $4 AND $5
-          AND source_key = $6 AND extracted_at = $7
-          AND extract(epoch FROM open_time) * 1000 = trunc(extract(epoch FROM open_time) * 1000)`,
-      [s.exchange, s.symbol, s.timeframe, iso(first), iso(last), ctx.sourceKey, ctx.extractedAt],
-    );
-    const same = new Set(rows.map((r) => `${r.ms}${r.closed ? 't' : 'f'}`));
-    // As the upsert path does, the last of candles with one time is the one that counts.
-    const lastAt = new Map<number, number>();
-    records.forEach((r, i) => lastAt.set(r.ts, i));
-    const changed = records.filter(
-      (r, i) => lastAt.get(r.ts) === i && !same.has(`${r.ts}${r.closed ? 't' : 'f'}`),
-    );
-    written = await upsertRows(client, ohlcv, changed, ctx);
   }
+  const tokens = (also[0] as { same: string | null } | undefined)?.same;
+  const same = new Set(tokens ? tokens.split(',') : []);
+  // As the upsert path does, the last of candles with one time is the one that counts.
+  const lastAt = new Map<number, number>();
+  records.forEach((r, i) => lastAt.set(r.ts, i));
+  const changed = records.filter(
+    (r, i) => lastAt.get(r.ts) === i && !same.has(`${r.ts}${r.closed ? 't' : 'f'}`),
+  );
+  const written = await upsertRows(client, ohlcv, changed, ctx);
   await addCandles(client, s, stored, records);
   return written;
 }

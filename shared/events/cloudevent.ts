@@ -193,18 +193,25 @@ function cloudEventErrorText(err: unknown): string {
  */
 export const MAX_JSON_DEPTH = 64;
 
-/** True when the JSON text nests objects/arrays deeper than `max` (one pass, strings skipped). */
+/**
+ * True when the JSON text nests objects/arrays deeper than `max` (one pass; a string is skipped in one indexOf to its
+ * closing quote, the first `"` after it not escaped by an odd run of backslashes).
+ */
 export function nestedDeeperThan(text: string, max: number): boolean {
   let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c)
-        i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
+    if (c === 0x22) {
+      for (;;) {
+        const q = text.indexOf('"', i + 1);
+        if (q < 0) return false; // an unterminated string: nothing after it counts
+        let b = q - 1;
+        while (b > i && text.charCodeAt(b) === 0x5c) b--;
+        i = q;
+        if ((q - 1 - b) % 2 === 0) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
       if (++depth > max) return true;
     } else if (c === 0x5d || c === 0x7d) depth--;
   }

@@ -1,7 +1,7 @@
 // Loads one raw object into PostgreSQL: validate, write rows, findings and the ledger row in ONE transaction.
 import type { S3Client } from '@aws-sdk/client-s3';
 import { TransientError } from '../errors.ts';
-import { loadedEtag, recordLoaded, recordRejected } from '../db/ledger.ts';
+import { loadedEtag, loadedStatement, recordRejected } from '../db/ledger.ts';
 import { forgetPartitions } from '../db/partitions.ts';
 import type { Pool } from '../db/pool.ts';
 import { FINDINGS, inTransaction, preparePartitions, upsertRows, writeBatch } from '../db/writers.ts';
@@ -132,28 +132,33 @@ async function writeObject(
   const { batch, eventId } = parseRawObject(body);
   const findings = checkBatch(batch, key);
   const write = () =>
-    inTransaction(deps.pool, async (c) => {
-      const written = await writeBatch(c, batch, key);
-      await upsertRows(c, FINDINGS, findings, {
-        exchange: batch.exchange,
-        symbol: batch.symbol,
-        timeframe: batch.timeframe,
-        extractedAt: '',
-        sourceKey: key,
-      });
-      await recordLoaded(c, {
-        bucket,
-        key,
-        etag,
-        exchange: batch.exchange,
-        dataset: batch.dataset,
-        eventId,
-        records: batch.records.length,
-        written,
-        findings: findings.length,
-      });
-      return written;
-    });
+    inTransaction(
+      deps.pool,
+      async (c) => {
+        const written = await writeBatch(c, batch, key);
+        await upsertRows(c, FINDINGS, findings, {
+          exchange: batch.exchange,
+          symbol: batch.symbol,
+          timeframe: batch.timeframe,
+          extractedAt: '',
+          sourceKey: key,
+        });
+        return written;
+      },
+      // The ledger row goes with the COMMIT, in one round trip.
+      (c, written) =>
+        loadedStatement(c, {
+          bucket,
+          key,
+          etag,
+          exchange: batch.exchange,
+          dataset: batch.dataset,
+          eventId,
+          records: batch.records.length,
+          written,
+          findings: findings.length,
+        }),
+    );
   let rows: number;
   await preparePartitions(deps.pool, batch);
   try {

@@ -1,8 +1,15 @@
 // Tests of the ce-* encoding: both modes round-trip, and every malformed request is a 4xx with a message.
 import { CloudEvent, HTTP } from 'cloudevents';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HttpError } from '../../../shared/errors.ts';
-import { buildEvent, decodeRequest, toBinary, toStructured } from '../../../shared/events/cloudevent.ts';
+import {
+  buildEvent,
+  decodeRequest,
+  nestedDeeperThan,
+  toBinary,
+  toStructured,
+} from '../../../shared/events/cloudevent.ts';
 
 const event = buildEvent({
   id: 'abc.0',
@@ -207,5 +214,36 @@ describe('decodeRequest', () => {
     expect(caught).toBeInstanceOf(HttpError);
     expect((caught as HttpError).status).toBe(status);
     expect((caught as HttpError).message).toMatch(message);
+  });
+});
+
+describe('nestedDeeperThan', () => {
+  /** The plain scan, character by character: a backslash in a string skips the character after it. */
+  function reference(text: string, max: number): boolean {
+    let depth = 0;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (inString) {
+        if (c === 0x5c) i++;
+        else if (c === 0x22) inString = false;
+      } else if (c === 0x22) inString = true;
+      else if (c === 0x5b || c === 0x7b) {
+        if (++depth > max) return true;
+      } else if (c === 0x5d || c === 0x7d) depth--;
+    }
+    return false;
+  }
+
+  it('answers as the plain character scan on any text of quotes, backslashes and brackets', () => {
+    const unit = fc.constantFrom('"', '\\', '[', ']', '{', '}', 'a', ' ');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 40 }), fc.integer({ min: 0, max: 4 }), (text, max) => {
+        expect(nestedDeeperThan(text, max)).toBe(reference(text, max));
+      }),
+      { numRuns: 20_000 },
+    );
+    expect(nestedDeeperThan('{"a":"[[[\\"[["}', 1)).toBe(false);
+    expect(nestedDeeperThan('{"a\\\\":[[1]]}', 2)).toBe(true);
   });
 });
