@@ -173,37 +173,13 @@ const BUCKET_UPSERT = `ON CONFLICT (exchange, symbol, timeframe, bucket) DO UPDA
        hole_starts = EXCLUDED.hole_starts, hole_ends = EXCLUDED.hole_ends, hole_missing = EXCLUDED.hole_missing`;
 
 async function writeBuckets(client: PoolClient, s: Series, buckets: BucketCoverage[]): Promise<void> {
-  if (buckets.length === 0) return;
-  const params: unknown[] = [s.exchange, s.symbol, s.timeframe];
-  const values = buckets.map((b) => {
-    const row = [
-      new Date(b.bucket),
-      Buffer.from(b.closedBits),
-      Buffer.from(b.openBits),
-      b.closed,
-      b.open,
-      new Date(b.firstOpen),
-      new Date(b.lastOpen),
-      b.firstClosed === null ? null : new Date(b.firstClosed),
-      b.lastClosed === null ? null : new Date(b.lastClosed),
-      b.holes.map((h) => new Date(h.start)),
-      b.holes.map((h) => new Date(h.end)),
-      b.holes.map((h) => h.missing),
-    ];
-    const at = params.length;
-    params.push(...row);
-    const p = (k: number) => `$${at + k + 1}`;
-    return `($1, $2, $3, ${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}::timestamptz[], ${p(10)}::timestamptz[], ${p(11)}::int[])`;
-  });
-  await client.query(
-    `INSERT INTO ohlcv_coverage (${BUCKET_COLUMNS}) VALUES ${values.join(', ')} ${BUCKET_UPSERT}`,
-    params,
-  );
+  const sql = bucketsStatement(client, s, buckets);
+  if (sql) await client.query(sql);
 }
 
 /**
- * The same upsert as writeBuckets with its values written out as literals, to go into one simple query together
- * with other statements (no parameters there); empty when there is nothing to write.
+ * The upsert of coverage buckets, its values written out as literals so that it can also go into one simple query
+ * together with other statements (no parameters there); empty when there is nothing to write.
  */
 export function bucketsStatement(client: PoolClient, s: Series, buckets: BucketCoverage[]): string {
   if (buckets.length === 0) return '';
