@@ -44,16 +44,67 @@ interface Fresh {
   transformRowsPerSec: number;
 }
 
-/** Milliseconds spent in each part of transform's path over all objects. */
+/** Milliseconds spent in each part of transform's path over all objects; the write split by what it waits for. */
 interface Parts {
   parseMs: number;
   checksMs: number;
   writeMs: number;
+  /** Of writeMs: BEGIN; the series lock with the coverage read; the COPY (its pieces encoded meanwhile); other
+   * statements (a redelivery's upsert); the COMMIT; and Node's own work between them. */
+  write: {
+    beginMs: number;
+    lockAndReadMs: number;
+    copyMs: number;
+    otherMs: number;
+    commitMs: number;
+    nodeMs: number;
+  };
+}
+
+type WriteKey = Exclude<keyof Parts['write'], 'nodeMs'>;
+
+/**
+ * `client` with each statement's time, from the call to its answer (a COPY: to its end), added to `into` by kind.
+ * Statements queue on one connection, so the times do not overlap.
+ */
+function timed(client: PoolClient, into: Parts['write']): PoolClient {
+  const kindOf = (q: unknown): WriteKey => {
+    const text = typeof q === 'string' ? q : ((q as { text?: string } | undefined)?.text ?? '');
+    if (/^\s*BEGIN/i.test(text)) return 'beginMs';
+    if (/^\s*COMMIT/i.test(text)) return 'commitMs';
+    if (/pg_advisory_xact_lock/.test(text)) return 'lockAndReadMs';
+    if (/^\s*COPY/i.test(text)) return 'copyMs';
+    return 'otherMs';
+  };
+  const query = (...args: unknown[]): unknown => {
+    const kind = kindOf(args[0]);
+    const t = performance.now();
+    const add = () => (into[kind] += performance.now() - t);
+    const out = (client.query as (...a: unknown[]) => unknown)(...args);
+    if (out instanceof Promise) return out.finally(add);
+    // A COPY stream (pg-copy-streams): its time ends when PostgreSQL has taken all of it, or when it fails.
+    const stream = out as NodeJS.EventEmitter;
+    let counted = false;
+    const once = () => void (counted || ((counted = true), add()));
+    stream.on('finish', once);
+    stream.on('error', once);
+    stream.on('close', once);
+    return out;
+  };
+  return new Proxy(client, {
+    get: (target, key) => {
+      if (key === 'query') return query;
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
 
 /** Transform's path over every object, one transaction per object: total and per-part milliseconds. */
 async function transform(client: PoolClient, objects: Buffer[]): Promise<{ ms: number; parts: Parts }> {
-  const parts: Parts = { parseMs: 0, checksMs: 0, writeMs: 0 };
+  const write = { beginMs: 0, lockAndReadMs: 0, copyMs: 0, otherMs: 0, commitMs: 0, nodeMs: 0 };
+  const parts: Parts = { parseMs: 0, checksMs: 0, writeMs: 0, write };
+  const c = timed(client, write);
   const started = performance.now();
   for (const [i, body] of objects.entries()) {
     let t = performance.now();
@@ -63,16 +114,23 @@ async function transform(client: PoolClient, objects: Buffer[]): Promise<{ ms: n
     checkBatch(batch, `k${i}`);
     parts.checksMs += performance.now() - t;
     t = performance.now();
-    await client.query('BEGIN');
-    await writeBatch(client, batch, `bench/object-${i}.json`);
-    await client.query('COMMIT');
+    await c.query('BEGIN');
+    await writeBatch(c, batch, `bench/object-${i}.json`);
+    await c.query('COMMIT');
     parts.writeMs += performance.now() - t;
   }
   const ms = performance.now() - started;
+  write.nodeMs =
+    parts.writeMs - (write.beginMs + write.lockAndReadMs + write.copyMs + write.otherMs + write.commitMs);
   const round = (x: number) => Math.round(x);
   return {
     ms,
-    parts: { parseMs: round(parts.parseMs), checksMs: round(parts.checksMs), writeMs: round(parts.writeMs) },
+    parts: {
+      parseMs: round(parts.parseMs),
+      checksMs: round(parts.checksMs),
+      writeMs: round(parts.writeMs),
+      write: Object.fromEntries(Object.entries(write).map(([k, v]) => [k, round(v)])) as Parts['write'],
+    },
   };
 }
 
