@@ -1,7 +1,13 @@
-// The bulk writers against PostgreSQL: the direct COPY path, the upsert path, and duplicates inside one batch.
+// The bulk writers against PostgreSQL: the direct COPY path, the upsert path, duplicates inside one batch, and candles
+// written into their time partitions (straight into the one partition that holds them, or routed across two).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLES, inTransaction, upsertRows } from '../../../shared/db/writers.ts';
-import type { TradeRecord } from '../../../shared/events/schemas.ts';
+import { ensurePartitions } from '../../../shared/db/partitions.ts';
+import { buildBatchEvents } from '../../../shared/events/batches.ts';
+import type { OhlcvRecord, TradeRecord } from '../../../shared/events/schemas.ts';
+import { batchBody } from '../../../shared/lake/objects.ts';
+import { log } from '../../../shared/log.ts';
+import { loadBody } from '../../../shared/transform/load.ts';
 import { startDatabase, type TestDatabase } from '../../support/postgres.ts';
 
 let db: TestDatabase;
@@ -72,5 +78,71 @@ describe('upsertRows', () => {
       }),
     ).rejects.toThrow(/division by zero/);
     expect(await read()).toEqual(before);
+  });
+});
+
+describe('candles and their time partitions', () => {
+  const MIN = 60_000;
+  const candles = (from: number, n: number): OhlcvRecord[] =>
+    Array.from({ length: n }, (_, i) => ({
+      ts: from + i * MIN,
+      open: '1.5',
+      high: '2',
+      low: '1',
+      close: '1.75',
+      volume: '3',
+      closed: true,
+    }));
+  const load = async (key: string, records: OhlcvRecord[]) => {
+    const [event] = buildBatchEvents(
+      {
+        exchange: 'binance',
+        dataset: 'ohlcv',
+        symbol: 'ETH/USDT',
+        timeframe: '1m',
+        window: null,
+        requestId: 'r',
+        extractedAt: Date.UTC(2024, 5, 1),
+      },
+      records,
+      1024 * 1024,
+    );
+    return loadBody({ pool: db.pool, log }, 'bucket', key, `etag-${key}`, batchBody(event!));
+  };
+  const byPartition = async () =>
+    (
+      await db.pool.query<{ part: string; n: number }>(
+        `SELECT tableoid::regclass::text AS part, count(*)::int AS n FROM ohlcv WHERE symbol = 'ETH/USDT'
+          GROUP BY 1 ORDER BY 1`,
+      )
+    ).rows;
+
+  it('land in the partition of their month, within one month or across two', async () => {
+    expect(await load('jan.json', candles(Date.UTC(2024, 0, 10), 100))).toMatchObject({
+      status: 'loaded',
+      rows: 100,
+    });
+    // 30 minutes of January and 30 of February: the rows are routed to both.
+    expect(await load('jan-feb.json', candles(Date.UTC(2024, 1, 1) - 30 * MIN, 60))).toMatchObject({
+      status: 'loaded',
+      rows: 60,
+    });
+    expect(await byPartition()).toEqual([
+      { part: 'ohlcv_202401', n: 130 },
+      { part: 'ohlcv_202402', n: 30 },
+    ]);
+  });
+
+  it('a partition this process had seen and another dropped since is made again and the object loads', async () => {
+    await ensurePartitions(db.pool, 'ohlcv', [Date.UTC(2024, 2, 5)]);
+    await db.pool.query('DROP TABLE ohlcv_202403');
+    expect(await load('mar.json', candles(Date.UTC(2024, 2, 5), 10))).toMatchObject({
+      status: 'loaded',
+      rows: 10,
+    });
+    expect((await byPartition()).find((p) => p.part === 'ohlcv_202403')).toEqual({
+      part: 'ohlcv_202403',
+      n: 10,
+    });
   });
 });
