@@ -89,35 +89,6 @@ export async function ensurePartitions(
   return rows[0]?.n ?? 0;
 }
 
-/** The name ensure_partitions gives the partition of `table` starting at `start`: `<table>_YYYYMMDD` or `<table>_YYYYMM`. */
-export function partitionName(table: string, span: Partitioning['span'], start: number): string {
-  const iso = new Date(start).toISOString();
-  return `${table}_${iso.slice(0, 4)}${iso.slice(5, 7)}${span === 'day' ? iso.slice(8, 10) : ''}`;
-}
-
-/**
- * The partition of `table` that holds every one of `times`, when one does and this process has seen it made or found
- * (ensurePartitions): rows written straight into it skip PostgreSQL's routing of each row. Undefined when the table is
- * not partitioned, the times span several partitions, or the partition is not known here.
- */
-export async function partitionHolding(
-  db: Queryable,
-  table: string,
-  times: Iterable<number>,
-): Promise<string | undefined> {
-  const s = await state(db);
-  const p = s.spans.get(table);
-  if (!p) return undefined;
-  let start: number | undefined;
-  for (const t of times) {
-    const at = periodStart(p.span, t);
-    if (start === undefined) start = at;
-    else if (at !== start) return undefined;
-  }
-  if (start === undefined || !s.exist.has(`${table}@${start}`)) return undefined;
-  return partitionName(table, p.span, start);
-}
-
 /** Forgets which partitions exist (after retention dropped some, or a write found one missing). */
 export function forgetPartitions(): void {
   databases.clear();

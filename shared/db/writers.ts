@@ -5,7 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Dataset, ExtractBatch, OhlcvRecord, RecordOf } from '../events/schemas.ts';
 import { parseTimeframe } from '../time.ts';
 import { binaryCandleChunks } from './copy-binary.ts';
-import { ensurePartitions, partitionHolding, periodStart } from './partitions.ts';
+import { ensurePartitions, periodStart } from './partitions.ts';
 import {
   addCandles,
   bucketsStatement,
@@ -376,21 +376,19 @@ async function copyLines(
 const PIECE_ROWS = 300;
 
 /**
- * COPies candles into `table` (quoted: ohlcv or one of its partitions) in the binary format from `pieces`
- * (binaryCandleChunks), piece by piece, yielding to the event loop between pieces so that each goes out as soon as it
- * is written. `after`: statements run in the same round trip once the COPY has ended (one simple query, which stops at
- * the first error; none when empty). False when a value is left to the text format: the COPY is then abandoned
- * (CopyFail), which fails the transaction up to the caller's savepoint.
+ * COPies candles in the binary format from `pieces` (binaryCandleChunks), piece by piece, yielding to the event loop
+ * between pieces so that each goes out as soon as it is written. `after`: statements run in the same round trip once
+ * the COPY has ended (one simple query, which stops at the first error; none when empty). False when a value is left to
+ * the text format: the COPY is then abandoned (CopyFail), which fails the transaction up to the caller's savepoint.
  */
 async function copyBinaryCandles(
   client: PoolClient,
-  table: string,
   pieces: Iterable<Buffer | undefined>,
   after: string,
 ): Promise<boolean> {
   const stream = client.query(
     copyFrom(
-      `COPY ${table} (${ohlcv.columns.join(', ')}) FROM STDIN (FORMAT binary)${after ? `;\n${after}` : ''}`,
+      `COPY ${ohlcv.table} (${ohlcv.columns.join(', ')}) FROM STDIN (FORMAT binary)${after ? `;\n${after}` : ''}`,
     ),
   );
   let failed = false;
@@ -663,14 +661,10 @@ async function writeCandles(
     if (r.ts > last) last = r.ts;
   }
   await ensurePartitions(client, ohlcv.table, months);
-  // The one partition that holds all the candles (the usual case), written and read straight, else the table.
-  const target = client.escapeIdentifier(
-    (await partitionHolding(client, ohlcv.table, months)) ?? ohlcv.table,
-  );
   const lit = (v: string) => client.escapeLiteral(v);
   // The candles this object stored before (a redelivery), as `<ms><t|f>` tokens; nothing on a fresh range.
   const sameSource = `SELECT string_agg(((extract(epoch FROM open_time) * 1000)::int8)::text || CASE WHEN closed THEN 't' ELSE 'f' END, ',') AS same
-       FROM ${target}
+       FROM ohlcv
       WHERE exchange = ${lit(s.exchange)} AND symbol = ${lit(s.symbol)} AND timeframe = ${lit(s.timeframe)}
         AND open_time BETWEEN ${lit(iso(first) as string)}::timestamptz AND ${lit(iso(last) as string)}::timestamptz
         AND source_key = ${lit(ctx.sourceKey)} AND extracted_at = ${lit(ctx.extractedAt)}::timestamptz
@@ -698,10 +692,10 @@ async function writeCandles(
     const coverage = coverageChanges(s, stored, records);
     try {
       // The binary format spares PostgreSQL parsing the numbers and times; text for what it leaves out.
-      if (await copyBinaryCandles(client, target, pieces, bucketsStatement(client, s, coverage)))
+      if (await copyBinaryCandles(client, pieces, bucketsStatement(client, s, coverage)))
         return records.length;
       await client.query('ROLLBACK TO SAVEPOINT fresh_candles');
-      await copyLines(client, target, ohlcv.columns, candleLines(records, ctx));
+      await copyLines(client, ohlcv.table, ohlcv.columns, candleLines(records, ctx));
       await addCandles(client, s, stored, records);
       return records.length;
     } catch (err) {

@@ -48,16 +48,10 @@ function transientPg(err: unknown): boolean {
   return /^(08|40|53|57|58)/.test(code) || /^E[A-Z]+$/.test(code);
 }
 
-/**
- * True for the error of a row whose time has no partition (SQLSTATE 23514 raised by partition routing), or of a write
- * straight into a partition that is gone (42P01, a partition this process had seen, dropped since).
- */
+/** True for the error of a row whose time has no partition (SQLSTATE 23514 raised by partition routing). */
 function missingPartition(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  const message = (err as Error).message;
   return (
-    (code === '23514' && /no partition of relation/.test(message)) ||
-    (code === '42P01' && /relation "[a-z_]+_\d{6}(\d{2})?" does not exist/.test(message))
+    (err as { code?: unknown }).code === '23514' && /no partition of relation/.test((err as Error).message)
   );
 }
 

@@ -1,5 +1,5 @@
 // The bulk writers against PostgreSQL: the direct COPY path, the upsert path, duplicates inside one batch, and candles
-// written into their time partitions (straight into the one partition that holds them, or routed across two).
+// written into their time partitions (within one month or across two, and a partition dropped since made again).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLES, inTransaction, upsertRows } from '../../../shared/db/writers.ts';
 import { ensurePartitions } from '../../../shared/db/partitions.ts';
