@@ -10,7 +10,9 @@ import { loadCommonConfig } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { tableRowCounts } from '../shared/db/counts.ts';
 import { createPool, ensureDatabase } from '../shared/db/pool.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { BATCH_PREFIX } from '../shared/lake/list.ts';
+import { userMetadata } from '../shared/lake/read.ts';
 import { ensureBucket, s3Client } from '../shared/lake/s3.ts';
 import { ProgressConsole } from './local/console.ts';
 import { exchangeIds } from './lib/exchanges.mjs';
@@ -231,12 +233,19 @@ async function main(): Promise<void> {
   );
   const queue = notifications;
   // The bucket notification is configured with prefix exchange= and suffix .json (as scripts/minio-notify.sh does).
+  // MinIO's notification lists the object's user metadata (load-raw's traceparent, which transform's span continues):
+  // read with a HEAD before the notification goes, in the queue's order.
+  const reader: { s3?: S3Client } = {};
   const s3 = await startS3((e) => {
-    const key = e.Records[0]?.s3.object.key ?? '';
-    if (key.startsWith(BATCH_PREFIX) && key.endsWith('.json')) queue.push(minioPayload(e));
+    const r = e.Records[0];
+    const key = r?.s3.object.key ?? '';
+    if (!r || !key.startsWith(BATCH_PREFIX) || !key.endsWith('.json')) return;
+    const metadata = reader.s3 ? userMetadata(reader.s3, r.s3.bucket.name, key) : Promise.resolve({});
+    queue.push(metadata.then((m) => minioPayload(e, m)));
   });
   const databaseUrl = await startPostgres();
   const lake = { endpoint: s3.url, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+  reader.s3 = s3Client({ ...lake, bucket: 'crypto-raw' });
   // An external S3 may refuse the local credentials: its bucket is then the operator's to create.
   await ensureBucket(s3Client({ ...lake, bucket: 'crypto-raw' }), 'crypto-raw').catch((err: unknown) => {
     if (s3.embedded) throw err;

@@ -1,5 +1,6 @@
 // MinIO's webhook notifications for the embedded S3: s3rver events turned into MinIO's payload (escaped key,
-// EventName, Bearer token) and delivered in order, each retried until the target answers 2xx (MinIO's queue_dir).
+// EventName, the object's user metadata, Bearer token) and delivered in order, each retried until the target answers
+// 2xx (MinIO's queue_dir).
 
 /** The s3rver event shape (one record, no `s3:` prefix, key not escaped). */
 export interface S3rverEvent {
@@ -18,8 +19,8 @@ export function minioEscape(key: string): string {
   return encodeURIComponent(key).replace(/%20/g, '+');
 }
 
-/** The payload MinIO's webhook target POSTs for one event. */
-export function minioPayload(e: S3rverEvent): Record<string, unknown> {
+/** The payload MinIO's webhook target POSTs for one event; `metadata`: the object's user metadata (userMetadata). */
+export function minioPayload(e: S3rverEvent, metadata: Record<string, string> = {}): Record<string, unknown> {
   const r = e.Records[0]!;
   const eventName = r.eventName.startsWith('s3:') ? r.eventName : `s3:${r.eventName}`;
   const { name } = r.s3.bucket;
@@ -46,7 +47,7 @@ export function minioPayload(e: S3rverEvent): Record<string, unknown> {
             size: r.s3.object.size ?? 0,
             eTag: r.s3.object.eTag ?? '',
             contentType: 'application/json',
-            userMetadata: {},
+            userMetadata: { 'content-type': 'application/json', ...metadata },
             sequencer: r.s3.object.sequencer ?? '',
           },
         },
@@ -58,7 +59,7 @@ export function minioPayload(e: S3rverEvent): Record<string, unknown> {
 
 /** An ordered, persistent-until-acknowledged delivery queue, like MinIO with queue_dir: one event at a time. */
 export class NotificationQueue {
-  private readonly pending: Array<Record<string, unknown>> = [];
+  private readonly pending: Array<Record<string, unknown> | Promise<Record<string, unknown>>> = [];
   private running = false;
   delivered = 0;
 
@@ -71,8 +72,11 @@ export class NotificationQueue {
     private readonly onAnswer: (answer: string) => void = () => undefined,
   ) {}
 
-  /** Queues a notification; deliveries keep the order of arrival. */
-  push(payload: Record<string, unknown>): void {
+  /**
+   * Queues a notification, or the promise of one (its object's metadata still being read); deliveries keep the order
+   * of arrival.
+   */
+  push(payload: Record<string, unknown> | Promise<Record<string, unknown>>): void {
     this.pending.push(payload);
     void this.drain();
   }
@@ -92,7 +96,7 @@ export class NotificationQueue {
     this.running = true;
     try {
       while (this.pending.length > 0) {
-        const payload = this.pending[0]!;
+        const payload = await this.pending[0]!;
         for (let attempt = 1; ; attempt++) {
           const res = await fetch(this.target, {
             method: 'POST',

@@ -5,7 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { CloudEvent } from 'cloudevents';
 import { decodeRequest } from '../../shared/events/cloudevent.ts';
 import { postEvent } from '../../shared/events/post.ts';
+import { parseTraceparent } from '../../shared/telemetry/index.ts';
 import { cronMatches, type Delivery, type Wiring } from './manifests.ts';
+
+/** A well-formed W3C traceparent header, else undefined (a malformed one is not passed on). */
+function traceparentOf(value: string | undefined): string | undefined {
+  return value !== undefined && parseTraceparent(value) ? value : undefined;
+}
 
 /** Statuses Knative retries; any other non-2xx goes straight to the dead-letter sink. */
 const RETRYABLE = (status: number) => status >= 500 || [404, 408, 409, 429].includes(status);
@@ -49,7 +55,7 @@ export class LocalBroker {
           const d = decodeRequest(headers, Buffer.concat(chunks));
           if (d.kind !== 'cloudevent') throw new Error('the Broker accepts CloudEvents only');
           res.writeHead(202).end();
-          this.publish(d.event);
+          this.publish(d.event, traceparentOf(headers['traceparent']));
         } catch (err) {
           res
             .writeHead(400, { 'content-type': 'text/plain' })
@@ -62,15 +68,18 @@ export class LocalBroker {
     return this.url;
   }
 
-  /** Routes an event to every Trigger of this Broker whose filter it matches. */
-  publish(event: CloudEvent<unknown>): void {
+  /**
+   * Routes an event to every Trigger of this Broker whose filter it matches. `traceparent`: the trace context the event
+   * came with, passed on to each subscriber (and its dead-letter sink) as Knative's Broker does.
+   */
+  publish(event: CloudEvent<unknown>, traceparent?: string): void {
     const attrs = event as unknown as Record<string, unknown>;
     for (const t of this.wiring.triggers.filter((x) => x.broker === this.name)) {
       if (!Object.entries(t.filter).every(([k, v]) => attrs[k] !== undefined && String(attrs[k]) === v))
         continue;
       const policy = t.delivery ?? this.wiring.brokers[this.name];
       this.pending += 1;
-      void this.deliver(t.name, t.subscriber, event, policy).finally(() => (this.pending -= 1));
+      void this.deliver(t.name, t.subscriber, event, policy, traceparent).finally(() => (this.pending -= 1));
     }
   }
 
@@ -79,6 +88,7 @@ export class LocalBroker {
     subscriber: string,
     event: CloudEvent<unknown>,
     policy: Delivery | undefined,
+    traceparent: string | undefined,
   ): Promise<void> {
     const url = this.urls[subscriber];
     const retries = policy?.retry ?? 0;
@@ -93,6 +103,7 @@ export class LocalBroker {
                 ? policy.backoffDelayMs * (n + 1)
                 : policy.backoffDelayMs * 2 ** n,
           sleep: this.sleep,
+          ...(traceparent ? { traceparent } : {}),
         })
       : undefined;
     const status = result?.status ?? 'network-error';
@@ -103,7 +114,8 @@ export class LocalBroker {
       // A CloudEvent in the reply goes back into the Broker, as Knative does.
       if (headers['ce-specversion']) {
         const reply = decodeRequest(headers, result.body);
-        if (reply.kind === 'cloudevent') this.publish(reply.event);
+        if (reply.kind === 'cloudevent')
+          this.publish(reply.event, traceparentOf(headers['traceparent']) ?? traceparent);
       }
       this.onDelivery({ trigger, subscriber, event, status, headers, attempts, deadLettered: false });
       return;
@@ -115,7 +127,7 @@ export class LocalBroker {
         knativeerrorcode: String(status),
         knativeerrordata: Buffer.from((result?.body ?? '').slice(0, 1024)).toString('base64'),
       } as never);
-      await postEvent(this.urls[dls] as string, failed);
+      await postEvent(this.urls[dls] as string, failed, traceparent ? { traceparent } : {});
     }
     this.onDelivery({ trigger, subscriber, event, status, headers, attempts, deadLettered: Boolean(dls) });
   }

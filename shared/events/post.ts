@@ -34,6 +34,8 @@ export interface PostOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Told of each failed attempt that is retried, before the wait. */
   onRetry?: (failed: PostResult) => void;
+  /** The traceparent to send (a Broker passing on the one its event came with); default: the running span's. */
+  traceparent?: string;
 }
 
 const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -47,7 +49,7 @@ export async function postMessage(
   const retries = opts.retries ?? 0;
   const sleep = opts.sleep ?? wait;
   for (let attempt = 1; ; attempt++) {
-    const result = await postOnce(url, message, opts.timeoutMs, attempt);
+    const result = await postOnce(url, message, opts.timeoutMs, attempt, opts.traceparent);
     const again = !result.ok && (result.status === undefined || (opts.retryable?.(result.status) ?? false));
     if (!again || attempt > retries) return result;
     opts.onRetry?.(result);
@@ -84,11 +86,12 @@ async function postOnce(
   message: HttpMessage,
   timeoutMs: number | undefined,
   attempts: number,
+  passedOn: string | undefined,
 ): Promise<PostResult> {
   try {
     // The running span's traceparent (extract's, when telemetry is on) goes with the event, as an HTTP header only:
     // the event's attributes and bytes stay the same whoever sends it.
-    const traceparent = currentTraceparent();
+    const traceparent = passedOn ?? currentTraceparent();
     const res = await fetch(url, {
       method: 'POST',
       headers: traceparent ? { ...message.headers, traceparent } : message.headers,

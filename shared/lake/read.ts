@@ -1,5 +1,5 @@
 // Reading raw objects back from the lake with their ETag; a missing object is told apart from S3 being down.
-import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { TransientError } from '../errors.ts';
 
 /** An object's bytes and ETag; `'missing'` when it does not exist, `'too_large'` past `maxBytes`. */
@@ -23,5 +23,27 @@ export async function getObject(
       undefined,
       { cause: err },
     );
+  }
+}
+
+/**
+ * An object's user metadata as MinIO's notifications list it (`X-Amz-Meta-<Name>`: value); empty when the object
+ * cannot be read.
+ */
+export async function userMetadata(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+): Promise<Record<string, string>> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(head.Metadata ?? {}))
+      out[
+        `X-Amz-Meta-${k.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase())}`
+      ] = v;
+    return out;
+  } catch {
+    return {};
   }
 }

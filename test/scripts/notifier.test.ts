@@ -1,8 +1,10 @@
-// The local MinIO-style notifier: MinIO's payload from s3rver events, ordered delivery retried until 2xx.
+// The local MinIO-style notifier: MinIO's payload from s3rver events with the object's user metadata, ordered delivery
+// retried until 2xx.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { NotificationQueue, minioEscape, minioPayload } from '../../scripts/local/notifier.ts';
+import { objectTraceparents } from '../../functions/transform/handler.ts';
 import { parseObjectEvents } from '../../shared/transform/notification.ts';
 
 describe('minioPayload', () => {
@@ -25,8 +27,24 @@ describe('minioPayload', () => {
   });
 });
 
+describe('minioPayload with user metadata', () => {
+  it("lists the object's metadata as MinIO does, where transform finds load-raw's traceparent", () => {
+    const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const key = 'exchange=binance/dataset=ohlcv/a.json';
+    const p = minioPayload(
+      {
+        Records: [
+          { eventName: 'ObjectCreated:Put', s3: { bucket: { name: 'crypto-raw' }, object: { key } } },
+        ],
+      },
+      { 'X-Amz-Meta-Traceparent': tp },
+    );
+    expect(objectTraceparents(p).get(key)).toBe(tp);
+  });
+});
+
 describe('NotificationQueue', () => {
-  it('delivers in order, holding later events until the first is acknowledged, and hands on each answer', async () => {
+  it('delivers in order (a payload still being made included), holding later events until the first is acknowledged, and hands on each answer', async () => {
     const seen: string[] = [];
     const answers: string[] = [];
     let failures = 2;
@@ -48,7 +66,9 @@ describe('NotificationQueue', () => {
       10,
       (answer) => answers.push(answer),
     );
-    for (const n of ['a', 'b', 'c']) q.push({ n });
+    // The first notification's payload is still being made (its object's metadata read) when the others come.
+    q.push(new Promise((r) => setTimeout(() => r({ n: 'a' }), 30)));
+    for (const n of ['b', 'c']) q.push({ n });
     await q.idle();
     server.close();
     expect(seen).toEqual(['a:Bearer tok', 'b:Bearer tok', 'c:Bearer tok']);

@@ -151,6 +151,37 @@ describe('LocalBroker', () => {
     );
   });
 
+  it('passes on the traceparent an event came with, to the subscriber and to the one its reply goes to', async () => {
+    const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const seenA = a.seen.length;
+    const seenB = b.seen.length;
+    const ev = buildEvent({
+      id: 'e4',
+      source: '/s',
+      type: 't1',
+      time: 0,
+      data: {},
+      extensions: { exchange: 'x' },
+    });
+    const msg = toBinary(ev);
+    await fetch(broker.url, { method: 'POST', headers: { ...msg.headers, traceparent: tp }, body: msg.body });
+    await broker.idle();
+    await new Promise((r) => setTimeout(r, 50));
+    await broker.idle();
+    expect(a.seen.slice(seenA).map((s) => s.headers['traceparent'])).toEqual([tp]);
+    // a's reply (in the same trace: a sets no traceparent of its own) reached b with it too.
+    expect(b.seen.slice(seenB).map((s) => s.headers['traceparent'])).toContain(tp);
+    // A malformed traceparent is not passed on.
+    const before = a.seen.length;
+    await fetch(broker.url, {
+      method: 'POST',
+      headers: { ...toBinary({ ...ev, id: 'e5' } as never).headers, traceparent: 'not-a-traceparent' },
+      body: msg.body,
+    });
+    await broker.idle();
+    expect(a.seen.slice(before).map((s) => s.headers['traceparent'])).toEqual([undefined]);
+  });
+
   it('fires the PingSources whose cron matches the minute', async () => {
     const before = a.seen.length;
     expect(broker.firePings(new Date(Date.UTC(2026, 10, 24, 12, 8)))).toBe(1);
