@@ -247,7 +247,7 @@ async function main(): Promise<void> {
   const lake = { endpoint: s3.url, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   reader.s3 = s3Client({ ...lake, bucket: 'crypto-raw' });
   // An external S3 may refuse the local credentials: its bucket is then the operator's to create.
-  await ensureBucket(s3Client({ ...lake, bucket: 'crypto-raw' }), 'crypto-raw').catch((err: unknown) => {
+  await ensureBucket(reader.s3, 'crypto-raw').catch((err: unknown) => {
     if (s3.embedded) throw err;
   });
 

@@ -5,13 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { CloudEvent } from 'cloudevents';
 import { decodeRequest } from '../../shared/events/cloudevent.ts';
 import { postEvent } from '../../shared/events/post.ts';
-import { parseTraceparent } from '../../shared/telemetry/index.ts';
+import { wellFormedTraceparent } from '../../shared/http/respond.ts';
 import { cronMatches, type Delivery, type Wiring } from './manifests.ts';
-
-/** A well-formed W3C traceparent header, else undefined (a malformed one is not passed on). */
-function traceparentOf(value: string | undefined): string | undefined {
-  return value !== undefined && parseTraceparent(value) ? value : undefined;
-}
 
 /** Statuses Knative retries; any other non-2xx goes straight to the dead-letter sink. */
 const RETRYABLE = (status: number) => status >= 500 || [404, 408, 409, 429].includes(status);
@@ -55,7 +50,7 @@ export class LocalBroker {
           const d = decodeRequest(headers, Buffer.concat(chunks));
           if (d.kind !== 'cloudevent') throw new Error('the Broker accepts CloudEvents only');
           res.writeHead(202).end();
-          this.publish(d.event, traceparentOf(headers['traceparent']));
+          this.publish(d.event, wellFormedTraceparent(headers['traceparent']));
         } catch (err) {
           res
             .writeHead(400, { 'content-type': 'text/plain' })
@@ -103,7 +98,7 @@ export class LocalBroker {
                 ? policy.backoffDelayMs * (n + 1)
                 : policy.backoffDelayMs * 2 ** n,
           sleep: this.sleep,
-          ...(traceparent ? { traceparent } : {}),
+          traceparent,
         })
       : undefined;
     const status = result?.status ?? 'network-error';
@@ -115,7 +110,7 @@ export class LocalBroker {
       if (headers['ce-specversion']) {
         const reply = decodeRequest(headers, result.body);
         if (reply.kind === 'cloudevent')
-          this.publish(reply.event, traceparentOf(headers['traceparent']) ?? traceparent);
+          this.publish(reply.event, wellFormedTraceparent(headers['traceparent']) ?? traceparent);
       }
       this.onDelivery({ trigger, subscriber, event, status, headers, attempts, deadLettered: false });
       return;
@@ -127,7 +122,7 @@ export class LocalBroker {
         knativeerrorcode: String(status),
         knativeerrordata: Buffer.from((result?.body ?? '').slice(0, 1024)).toString('base64'),
       } as never);
-      await postEvent(this.urls[dls] as string, failed, traceparent ? { traceparent } : {});
+      await postEvent(this.urls[dls] as string, failed, { traceparent });
     }
     this.onDelivery({ trigger, subscriber, event, status, headers, attempts, deadLettered: Boolean(dls) });
   }

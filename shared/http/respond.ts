@@ -63,10 +63,14 @@ export function releaseBody(req: Request): void {
   req.rawText = undefined;
 }
 
+/** A W3C traceparent header value when well-formed, else undefined. */
+export function wellFormedTraceparent(v: string | undefined): string | undefined {
+  return v && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(v) ? v : undefined;
+}
+
 /** The W3C traceparent header, when present and well-formed. */
 export function traceparentOf(req: Request): string | undefined {
-  const v = req.header('traceparent');
-  return v && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(v) ? v : undefined;
+  return wellFormedTraceparent(req.header('traceparent'));
 }
 
 /** Answers with JSON. */
