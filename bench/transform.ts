@@ -296,20 +296,20 @@ async function main() {
     // What partitioning costs the write path: COPY and a fresh transform into the partitioned ohlcv and into an
     // unpartitioned one with the same keys, in pairs whose order alternates (the second of a pair runs warmer).
     const pairs: Array<{ partitioned: Fresh; unpartitioned: Fresh }> = [];
-    for (let r = 0; r < PAIRS; r++) {
-      const fresh = async (): Promise<Fresh> => {
-        await client.query('TRUNCATE ohlcv, ohlcv_coverage');
-        await client.query('CHECKPOINT');
-        const copyMs = await copyText(client, text);
-        await client.query('TRUNCATE ohlcv, ohlcv_coverage');
-        await client.query('CHECKPOINT');
-        const { ms } = await transform(client, objects);
-        if ((await count()) !== ROWS) throw new Error(`transform: expected ${ROWS} rows`);
-        return {
-          copyRowsPerSec: Math.round(ROWS / (copyMs / 1000)),
-          transformRowsPerSec: Math.round(ROWS / (ms / 1000)),
-        };
+    const fresh = async (): Promise<Fresh> => {
+      await client.query('TRUNCATE ohlcv, ohlcv_coverage');
+      await client.query('CHECKPOINT');
+      const copyMs = await copyText(client, text);
+      await client.query('TRUNCATE ohlcv, ohlcv_coverage');
+      await client.query('CHECKPOINT');
+      const { ms } = await transform(client, objects);
+      if ((await count()) !== ROWS) throw new Error(`transform: expected ${ROWS} rows`);
+      return {
+        copyRowsPerSec: Math.round(ROWS / (copyMs / 1000)),
+        transformRowsPerSec: Math.round(ROWS / (ms / 1000)),
       };
+    };
+    for (let r = 0; r < PAIRS; r++) {
       if (r % 2 === 0) {
         const unpartitioned = await withFlatOhlcv(client, fresh);
         pairs.push({ unpartitioned, partitioned: await fresh() });

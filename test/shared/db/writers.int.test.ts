@@ -3,11 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLES, inTransaction, upsertRows } from '../../../shared/db/writers.ts';
 import { ensurePartitions } from '../../../shared/db/partitions.ts';
-import { buildBatchEvents } from '../../../shared/events/batches.ts';
 import type { OhlcvRecord, TradeRecord } from '../../../shared/events/schemas.ts';
 import { batchBody } from '../../../shared/lake/objects.ts';
 import { log } from '../../../shared/log.ts';
 import { loadBody } from '../../../shared/transform/load.ts';
+import { seriesEvents } from '../../support/batches.ts';
 import { startDatabase, type TestDatabase } from '../../support/postgres.ts';
 
 let db: TestDatabase;
@@ -94,14 +94,12 @@ describe('candles and their time partitions', () => {
       closed: true,
     }));
   const load = async (key: string, records: OhlcvRecord[]) => {
-    const [event] = buildBatchEvents(
+    const [event] = seriesEvents(
       {
         exchange: 'binance',
         dataset: 'ohlcv',
         symbol: 'ETH/USDT',
         timeframe: '1m',
-        window: null,
-        requestId: 'r',
         extractedAt: Date.UTC(2024, 5, 1),
       },
       records,
