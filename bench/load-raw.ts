@@ -1,7 +1,8 @@
 // Benchmark: load-raw events/s and latency (p50/p99) beside the store's own PUT rate: the same objects PUT straight
 // to the same S3 with the SDK at the same concurrency, in the same run. load-raw's bundle and S3 (s3rver) each run in
 // a process of their own, as in a cluster; the client here. A floor in the same run: the same events through a
-// forwarder (bench/forwarder.ts) that PUTs each body unchanged, the least any Node function in between can do.
+// forwarder (bench/forwarder.ts) that PUTs each body unchanged, the least any Node function in between can do, and
+// the same with a HEAD before each PUT.
 // Writes bench/results/load-raw.json.
 // Usage: npm run bench:load-raw  (EVENTS=300 per step)
 import { execFileSync } from 'node:child_process';
@@ -64,7 +65,7 @@ try {
     [
       '--input-type=module',
       '-e',
-      `import S3rver from 's3rver'; await new S3rver({ port: ${s3Port}, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(join(work, 's3'))}, configureBuckets: [{ name: 'crypto-raw' }, { name: 'direct' }, { name: 'forwarded' }] }).run();`,
+      `import S3rver from 's3rver'; await new S3rver({ port: ${s3Port}, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(join(work, 's3'))}, configureBuckets: [{ name: 'crypto-raw' }, { name: 'direct' }, { name: 'forwarded' }, { name: 'head-forwarded' }] }).run();`,
     ],
     {},
     `${s3Url}/`,
@@ -82,19 +83,20 @@ try {
     },
     url,
   );
-  const forwarderPort = await freePort();
-  const forwarderUrl = `http://127.0.0.1:${forwarderPort}/`;
-  const forwarder = await start(
-    ['--import', 'tsx', join(root, 'bench', 'forwarder.ts')],
-    {
-      S3_ENDPOINT: s3Url,
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      BUCKET: 'forwarded',
-      PORT: String(forwarderPort),
-    },
-    forwarderUrl,
-  );
+  /** A forwarder (bench/forwarder.ts) into `bucket`, with a HEAD before each PUT when `head`: its URL. */
+  const forwarder = async (bucket: string, head: boolean) => {
+    const p = await freePort();
+    const at = `http://127.0.0.1:${p}/`;
+    const env = { S3_ENDPOINT: s3Url, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
+    await start(
+      ['--import', 'tsx', join(root, 'bench', 'forwarder.ts')],
+      { ...env, BUCKET: bucket, PORT: String(p), HEAD: head ? '1' : '0' },
+      at,
+    );
+    return at;
+  };
+  const forwarderUrl = await forwarder('forwarded', false);
+  const headForwarderUrl = await forwarder('head-forwarded', true);
   const s3 = s3Client({
     endpoint: s3Url,
     region: 'us-east-1',
@@ -137,17 +139,19 @@ try {
         (e) => () => fetch(url, { method: 'POST', headers: e.message.headers, body: e.message.body }),
       ),
     );
-    const forwarded = await drive(
-      concurrency,
-      events.map(
-        (e) => () =>
-          fetch(forwarderUrl, { method: 'POST', headers: e.message.headers, body: e.message.body }),
-      ),
-    );
+    const forward = (to: string) =>
+      drive(
+        concurrency,
+        events.map(
+          (e) => () => fetch(to, { method: 'POST', headers: e.message.headers, body: e.message.body }),
+        ),
+      );
+    const forwarded = await forward(forwarderUrl);
+    const headForwarded = await forward(headForwarderUrl);
     rows.push({
       concurrency,
       events: EVENTS,
-      errors: through.errors + direct.errors + forwarded.errors,
+      errors: through.errors + direct.errors + forwarded.errors + headForwarded.errors,
       eventsPerSec: through.perSec,
       p50Ms: through.p50Ms,
       p99Ms: through.p99Ms,
@@ -158,6 +162,8 @@ try {
       forwarderPerSec: forwarded.perSec,
       forwarderP50Ms: forwarded.p50Ms,
       forwarderRatioToPut: Number((forwarded.perSec / direct.perSec).toFixed(3)),
+      headForwarderPerSec: headForwarded.perSec,
+      headForwarderRatioToPut: Number((headForwarded.perSec / direct.perSec).toFixed(3)),
     });
   }
   // Redelivery: the last step's events again; each must find its object and write nothing.
@@ -166,7 +172,6 @@ try {
   if (res.headers.get('x-object-written') !== 'false')
     throw new Error('a redelivered event was written again');
   loadRaw.kill('SIGTERM');
-  forwarder.kill('SIGTERM');
 
   const atConcurrency = rows.find((r) => r.concurrency === 16)!;
   writeResult('load-raw', {
