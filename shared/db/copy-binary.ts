@@ -144,6 +144,68 @@ export interface CandleContext {
   sourceKey: string;
 }
 
+/** The fields every candle row of a batch shares, encoded once; undefined when they are left to the text format. */
+interface SharedFields {
+  head: Buffer;
+  tail: Buffer;
+  source: Buffer;
+}
+
+const NULL_FIELD = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+
+function sharedFields(ctx: CandleContext): SharedFields | undefined {
+  const extractedAt = Date.parse(ctx.extractedAt);
+  const texts = [ctx.exchange, ctx.symbol ?? '', ctx.timeframe ?? '', ctx.sourceKey];
+  if (!(extractedAt <= MAX_MS) || texts.some((t) => t.includes('\0'))) return undefined;
+  const head = Buffer.concat([
+    Buffer.from([0, 12]),
+    textField(ctx.exchange),
+    ctx.symbol === null ? NULL_FIELD : textField(ctx.symbol),
+    ctx.timeframe === null ? NULL_FIELD : textField(ctx.timeframe),
+  ]);
+  const tail = Buffer.alloc(12);
+  writeTimestamp(tail, 0, extractedAt);
+  return { head, tail, source: textField(ctx.sourceKey) };
+}
+
+/** Rows `from`..`to` of `records` in the binary format, with the stream's header and trailer when asked. */
+function candleRows(
+  records: readonly OhlcvRecord[],
+  f: SharedFields,
+  from: number,
+  to: number,
+  ends: { header: boolean; trailer: boolean },
+): Buffer | undefined {
+  const out = new Out(
+    Buffer.allocUnsafe(HEADER.length + 2 + (to - from) * (f.head.length + f.source.length + 160)),
+  );
+  if (ends.header) out.bytes(HEADER);
+  for (let i = from; i < to; i++) {
+    const r = records[i] as OhlcvRecord;
+    let ok = r.ts <= MAX_MS;
+    out.bytes(f.head);
+    out.room(12);
+    writeTimestamp(out.buf, out.pos, r.ts);
+    out.pos += 12;
+    ok &&= numericField(out, r.open) && numericField(out, r.high);
+    ok &&= numericField(out, r.low) && numericField(out, r.close);
+    if (r.volume === null) out.bytes(NULL_FIELD);
+    else ok &&= numericField(out, r.volume);
+    if (!ok) return undefined;
+    out.room(5);
+    out.buf.writeInt32BE(1, out.pos);
+    out.buf[out.pos + 4] = r.closed ? 1 : 0;
+    out.pos += 5;
+    out.bytes(f.tail);
+    out.bytes(f.source);
+  }
+  if (ends.trailer) {
+    out.room(2);
+    out.int16(-1);
+  }
+  return out.buf.subarray(0, out.pos);
+}
+
 /**
  * Candles as a binary COPY stream in the ohlcv spec's columns (exchange, symbol, timeframe, open_time, open, high, low,
  * close, volume, closed, extracted_at, source_key), `rows` candles a piece (the first piece starts with the header,
@@ -156,57 +218,39 @@ export function* binaryCandleChunks(
   ctx: CandleContext,
   rows: number,
 ): Generator<Buffer | undefined, void> {
-  const extractedAt = Date.parse(ctx.extractedAt);
-  const texts = [ctx.exchange, ctx.symbol ?? '', ctx.timeframe ?? '', ctx.sourceKey];
-  if (!(extractedAt <= MAX_MS) || texts.some((t) => t.includes('\0'))) {
+  const f = sharedFields(ctx);
+  if (!f) {
     yield undefined;
     return;
   }
-  const nullField = Buffer.from([0xff, 0xff, 0xff, 0xff]);
-  const head = Buffer.concat([
-    Buffer.from([0, 12]),
-    textField(ctx.exchange),
-    ctx.symbol === null ? nullField : textField(ctx.symbol),
-    ctx.timeframe === null ? nullField : textField(ctx.timeframe),
-  ]);
-  const tail = Buffer.alloc(12);
-  writeTimestamp(tail, 0, extractedAt);
-  const source = textField(ctx.sourceKey);
   for (let from = 0; from < records.length || from === 0; from += rows) {
     const to = Math.min(records.length, from + rows);
-    const out = new Out(
-      Buffer.allocUnsafe(HEADER.length + 2 + (to - from) * (head.length + source.length + 160)),
-    );
-    if (from === 0) out.bytes(HEADER);
-    for (let i = from; i < to; i++) {
-      const r = records[i] as OhlcvRecord;
-      let ok = r.ts <= MAX_MS;
-      out.bytes(head);
-      out.room(12);
-      writeTimestamp(out.buf, out.pos, r.ts);
-      out.pos += 12;
-      ok &&= numericField(out, r.open) && numericField(out, r.high);
-      ok &&= numericField(out, r.low) && numericField(out, r.close);
-      if (r.volume === null) out.bytes(nullField);
-      else ok &&= numericField(out, r.volume);
-      if (!ok) {
-        yield undefined;
-        return;
-      }
-      out.room(5);
-      out.buf.writeInt32BE(1, out.pos);
-      out.buf[out.pos + 4] = r.closed ? 1 : 0;
-      out.pos += 5;
-      out.bytes(tail);
-      out.bytes(source);
-    }
-    if (to === records.length) {
-      out.room(2);
-      out.int16(-1);
-    }
-    yield out.buf.subarray(0, out.pos);
-    if (to === records.length) return;
+    const piece = candleRows(records, f, from, to, { header: from === 0, trailer: to === records.length });
+    yield piece;
+    if (!piece || to === records.length) return;
   }
+}
+
+/**
+ * An encoder of one batch's candles in pieces given one at a time (a stream whose records arrive in parts): the
+ * first piece starts with the header; `end()` is the trailer. A piece is undefined as in binaryCandleChunks.
+ */
+export function binaryCandleEncoder(ctx: CandleContext): {
+  piece(records: readonly OhlcvRecord[]): Buffer | undefined;
+  end(): Buffer;
+} {
+  const f = sharedFields(ctx);
+  let first = true;
+  return {
+    piece(records) {
+      if (!f) return undefined;
+      const out = candleRows(records, f, 0, records.length, { header: first, trailer: false });
+      first = false;
+      return out;
+    },
+    // The trailer, after the header when no piece came.
+    end: () => (first ? Buffer.concat([HEADER, Buffer.from([0xff, 0xff])]) : Buffer.from([0xff, 0xff])),
+  };
 }
 
 /** The whole binary COPY stream of `records` (binaryCandleChunks in one piece), or undefined as there. */

@@ -16,6 +16,22 @@ function bucketEnd(tf: Timeframe, bucket: number): number {
   return Date.UTC(new Date(bucket).getUTCFullYear() + 1, 0, 1);
 }
 
+/** The buckets of the candle slots from `first` to `last` (times), in order; undefined when there are more than `max`. */
+export function bucketsBetween(
+  tf: Timeframe,
+  first: number,
+  last: number,
+  max: number,
+): number[] | undefined {
+  const out: number[] = [];
+  const to = bucketOf(tf, candleOpen(tf, last));
+  for (let b = bucketOf(tf, candleOpen(tf, first)); b <= to; b = bucketEnd(tf, b)) {
+    if (out.length === max) return undefined;
+    out.push(b);
+  }
+  return out;
+}
+
 /** The candle slots of one bucket on the timeframe's grid (candleOpen): their count, index of a time, time of an index. */
 export class BucketGrid {
   readonly first: number;

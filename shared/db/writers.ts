@@ -4,10 +4,11 @@ import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Dataset, ExtractBatch, OhlcvRecord, RecordOf } from '../events/schemas.ts';
 import { parseTimeframe } from '../time.ts';
-import { binaryCandleChunks } from './copy-binary.ts';
-import { ensurePartitions, periodStart } from './partitions.ts';
+import { binaryCandleChunks, binaryCandleEncoder } from './copy-binary.ts';
+import { ensurePartitions, periodEnd, periodStart } from './partitions.ts';
 import {
   addCandles,
+  bucketsBetween,
   bucketsStatement,
   coverageChanges,
   coverRecords,
@@ -717,4 +718,98 @@ async function writeCandles(
   const written = await upsertRows(client, ohlcv, changed, ctx);
   await addCandles(client, s, stored, records);
   return written;
+}
+
+/** The month starts from span.first to span.last: the ohlcv partitions a span of candles may go to. */
+function monthsOf(span: { first: number; last: number }): number[] {
+  const months: number[] = [];
+  for (let m = periodStart('month', span.first); m <= span.last; m = periodEnd('month', m)) months.push(m);
+  return months;
+}
+
+/** preparePartitions for candles known by their span only (openCandleObject): every month from first to last. */
+export async function prepareCandlePartitions(
+  pool: Pool,
+  span: { first: number; last: number },
+): Promise<void> {
+  await ensurePartitions(pool, ohlcv.table, monthsOf(span));
+}
+
+/** Most coverage buckets an object read in slices may span (its records' times are not known before they are read). */
+const MAX_SPAN_BUCKETS = 64;
+
+/**
+ * Writes the candles of one series read a slice at a time (openCandleObject), where every candle is new (a fresh range,
+ * the common case): the series lock and the coverage of every bucket from `span.first` to `span.last` go out first,
+ * the first slice is read while PostgreSQL answers, and each slice is COPied (binary format) while the next is read.
+ * Undefined, with everything since its savepoint rolled back and the series lock still held, when the candles are not
+ * all new, a slice is undefined, a value needs the text format or a key exists all the same: the caller then writes
+ * the object whole with writeBatch, in the same transaction. The coverage the candles make is `beforeCommit`: a
+ * statement (no parameters; empty when nothing changes) for the caller to send in the COMMIT's round trip.
+ */
+export async function writeCandleSlices(
+  client: PoolClient,
+  ctx: RowContext,
+  span: { first: number; last: number },
+  slices: Iterable<readonly OhlcvRecord[] | undefined>,
+): Promise<{ rows: number; beforeCommit: string } | undefined> {
+  const tf = ctx.timeframe === null ? undefined : parseTimeframe(ctx.timeframe);
+  const buckets = tf && bucketsBetween(tf, span.first, span.last, MAX_SPAN_BUCKETS);
+  if (!tf || !buckets || ctx.symbol === null) return undefined;
+  const s = { exchange: ctx.exchange, symbol: ctx.symbol, timeframe: ctx.timeframe as string };
+  await ensurePartitions(client, ohlcv.table, monthsOf(span));
+  const reading = lockAndReadBuckets(client, s, buckets, { savepoint: 'fresh_candles' });
+  const slice = slices[Symbol.iterator]();
+  const encoder = binaryCandleEncoder(ctx);
+  const encode = (records: readonly OhlcvRecord[] | undefined) =>
+    records ? encoder.piece(records) : undefined;
+  // The first slice read and encoded while PostgreSQL answers.
+  let head: IteratorResult<readonly OhlcvRecord[] | undefined>;
+  let headPiece: Buffer | undefined;
+  try {
+    head = slice.next();
+    headPiece = head.done ? undefined : encode(head.value);
+  } catch (err) {
+    await reading.catch(() => undefined);
+    throw err;
+  }
+  const { stored } = await reading;
+  const grids = new Map<number, BucketGrid>();
+  const written: OhlcvRecord[] = [];
+  /** The records' piece when every one of them is new (slots the coverage does not have), else undefined. */
+  const fresh = (records: readonly OhlcvRecord[] | undefined, piece: Buffer | undefined) => {
+    if (!records || !piece) return undefined;
+    for (const r of records) {
+      const slot = slotOf(tf, grids, r.ts);
+      if (!slot || slotTaken(stored, slot.bucket, slot.index)) return undefined;
+    }
+    for (const r of records) written.push(r);
+    return piece;
+  };
+  const givingUp = async () => {
+    await client.query('ROLLBACK TO SAVEPOINT fresh_candles');
+    return undefined;
+  };
+  const first = fresh(head.done ? undefined : head.value, headPiece);
+  // A redelivery stops here, before any COPY: nothing to roll back (writeBatch makes its own savepoint).
+  if (!first) return undefined;
+  const pieces = function* () {
+    yield first;
+    for (let next = slice.next(); !next.done; next = slice.next()) {
+      const out = fresh(next.value, encode(next.value));
+      yield out;
+      if (!out) return;
+    }
+    yield encoder.end();
+  };
+  try {
+    if (!(await copyBinaryCandles(client, pieces(), ''))) return givingUp();
+  } catch (err) {
+    if ((err as { code?: string }).code !== '23505') throw err;
+    return givingUp();
+  }
+  return {
+    rows: written.length,
+    beforeCommit: bucketsStatement(client, s, coverageChanges(s, stored, written)),
+  };
 }

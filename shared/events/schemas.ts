@@ -285,7 +285,7 @@ function isOhlcvRecord(r: unknown): boolean {
 }
 
 /** Every element (holes too, which zod refuses) an OHLCV record. */
-function allOhlcv(records: unknown[]): boolean {
+export function allOhlcv(records: unknown[]): boolean {
   for (let i = 0; i < records.length; i++) if (!isOhlcvRecord(records[i])) return false;
   return true;
 }

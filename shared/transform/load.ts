@@ -4,7 +4,17 @@ import { TransientError } from '../errors.ts';
 import { loadedEtag, loadedStatement, recordRejected } from '../db/ledger.ts';
 import { forgetPartitions } from '../db/partitions.ts';
 import type { Pool } from '../db/pool.ts';
-import { FINDINGS, inTransaction, preparePartitions, upsertRows, writeBatch } from '../db/writers.ts';
+import type { PoolClient } from 'pg';
+import {
+  FINDINGS,
+  inTransaction,
+  prepareCandlePartitions,
+  preparePartitions,
+  upsertRows,
+  writeBatch,
+  writeCandleSlices,
+  type Finding,
+} from '../db/writers.ts';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../events/cloudevent.ts';
 import {
   EventType,
@@ -15,6 +25,7 @@ import {
 } from '../events/schemas.ts';
 import { getObject } from '../lake/read.ts';
 import type { Logger } from '../log.ts';
+import { openCandleObject, type CandleObject } from './candle-stream.ts';
 import { checkBatch } from './quality.ts';
 
 /** What loading an object did. */
@@ -121,6 +132,52 @@ export async function loadBody(
   }
 }
 
+/** What writing one object did: its batch (records included), event id, findings and rows written. */
+export interface Written {
+  batch: ExtractBatch;
+  eventId: string;
+  findings: Finding[];
+  rows: number;
+  /** How the rows went: read a slice at a time while written, or parsed whole first. */
+  read: 'slices' | 'whole';
+  /** A statement (no parameters) that must run before the COMMIT, in its round trip; empty when none. */
+  beforeCommit: string;
+}
+
+/**
+ * Writes one object's rows in the caller's transaction. `object` (openCandleObject of the body: an OHLCV object as
+ * load-raw writes it) is read a slice at a time while its candles go to PostgreSQL; without it, or when that path gives
+ * up (not a fresh range, a bad record), the body is parsed whole (`parsed`, when done already), checked and written by
+ * writeBatch. Both give the same rows and findings, and the same Rejection for a bad object.
+ */
+export async function writeBody(
+  c: PoolClient,
+  body: Buffer,
+  key: string,
+  object: CandleObject | undefined,
+  parsed?: { batch: ExtractBatch; eventId: string },
+): Promise<Written> {
+  if (object) {
+    const { header } = object;
+    const ctx = {
+      exchange: header.exchange,
+      symbol: header.symbol,
+      timeframe: header.timeframe,
+      extractedAt: new Date(header.extractedAt).toISOString(),
+      sourceKey: key,
+    };
+    const sliced = await writeCandleSlices(c, ctx, object, object.slices());
+    if (sliced) {
+      const batch = { ...header, records: object.records } as ExtractBatch;
+      return { batch, eventId: object.eventId, findings: object.findings, read: 'slices', ...sliced };
+    }
+  }
+  const { batch, eventId } = parsed ?? parseRawObject(body);
+  const findings = checkBatch(batch, key);
+  const rows = await writeBatch(c, batch, key);
+  return { batch, eventId, findings, rows, read: 'whole', beforeCommit: '' };
+}
+
 /** Parses, checks and writes one object: rows, coverage, findings and its ledger row in one transaction. */
 async function writeObject(
   deps: Pick<LoadDeps, 'pool' | 'log'>,
@@ -129,13 +186,19 @@ async function writeObject(
   etag: string,
   body: Buffer,
 ): Promise<LoadResult> {
-  const { batch, eventId } = parseRawObject(body);
-  const findings = checkBatch(batch, key);
+  const opened = openCandleObject(body, key);
+  // Anything else is parsed now: a bad object is refused before a transaction begins.
+  const parsed = opened ? undefined : parseRawObject(body);
+  let unread = opened;
   const write = () =>
     inTransaction(
       deps.pool,
       async (c) => {
-        const written = await writeBatch(c, batch, key);
+        // A second attempt reads the object afresh.
+        const object = unread ?? (opened && openCandleObject(body, key));
+        unread = undefined;
+        const written = await writeBody(c, body, key, object, parsed);
+        const { batch, findings } = written;
         await upsertRows(c, FINDINGS, findings, {
           exchange: batch.exchange,
           symbol: batch.symbol,
@@ -145,8 +208,9 @@ async function writeObject(
         });
         return written;
       },
-      // The ledger row goes with the COMMIT, in one round trip.
-      (c, written) =>
+      // The ledger row (and what the write left for the end) goes with the COMMIT, in one round trip.
+      (c, { batch, eventId, findings, rows, beforeCommit }) =>
+        (beforeCommit ? `${beforeCommit};\n` : '') +
         loadedStatement(c, {
           bucket,
           key,
@@ -155,25 +219,29 @@ async function writeObject(
           dataset: batch.dataset,
           eventId,
           records: batch.records.length,
-          written,
+          written: rows,
           findings: findings.length,
         }),
     );
-  let rows: number;
-  await preparePartitions(deps.pool, batch);
+  const prepare = () =>
+    opened ? prepareCandlePartitions(deps.pool, opened) : preparePartitions(deps.pool, parsed!.batch);
+  let written: Written;
+  await prepare();
   try {
-    rows = await write();
+    written = await write();
   } catch (err) {
     // Retention dropped a partition this process had seen: learn the partitions again and write once more.
     if (!missingPartition(err)) throw err;
     forgetPartitions();
-    await preparePartitions(deps.pool, batch);
-    rows = await write();
+    await prepare();
+    written = await write();
   }
+  const { batch, findings, rows } = written;
   deps.log.info('object loaded', {
     key,
     records: batch.records.length,
     written: rows,
+    read: written.read,
     findings: findings.length,
     exchange: batch.exchange,
     dataset: batch.dataset,

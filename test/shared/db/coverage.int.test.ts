@@ -1,9 +1,14 @@
 // The coverage transform keeps equals a full recount from the fact tables, after randomised loads, redeliveries,
-// reprocessing, candles that close later, off-grid candles and concurrent writers of the same series.
+// reprocessing, candles that close later, off-grid candles and concurrent writers of the same series; objects loaded
+// as transform loads them (raw bytes as load-raw writes them: candles read in slices while written, or whole).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rebuildCoverage } from '../../../shared/db/coverage.ts';
-import { inTransaction, preparePartitions, writeBatch } from '../../../shared/db/writers.ts';
-import type { ExtractBatch, OhlcvRecord } from '../../../shared/events/schemas.ts';
+import { inTransaction, prepareCandlePartitions, preparePartitions } from '../../../shared/db/writers.ts';
+import { buildEvent } from '../../../shared/events/cloudevent.ts';
+import { EventType, type ExtractBatch, type OhlcvRecord } from '../../../shared/events/schemas.ts';
+import { batchBody } from '../../../shared/lake/objects.ts';
+import { openCandleObject } from '../../../shared/transform/candle-stream.ts';
+import { writeBody } from '../../../shared/transform/load.ts';
 import { startDatabase, type TestDatabase } from '../../support/postgres.ts';
 
 let db: TestDatabase;
@@ -53,7 +58,8 @@ const base = (dataset: ExtractBatch['dataset'], symbol: string | null, timeframe
 /** A window of candles of one series: some slots left out (gaps), the newest one possibly still open. */
 function candleBatch(rng: Rng, symbol: string, tf: { tf: string; ms: number }): ExtractBatch {
   const first = Math.floor(rng() * 400);
-  const n = 1 + Math.floor(rng() * 300);
+  // Now and then an object of several slices (openCandleObject reads about 300 candles a slice).
+  const n = 1 + Math.floor(rng() * (rng() < 0.2 ? 1_200 : 300));
   const records: OhlcvRecord[] = [];
   for (let i = first; i < first + n; i++) {
     if (rng() < 0.05) continue;
@@ -172,10 +178,19 @@ describe('coverage kept by transform', () => {
     const rng = random(seed);
     const sent: Array<{ batch: ExtractBatch; key: string }> = [];
     let objects = 0;
+    const read = { slices: 0, whole: 0 };
     // As transform loads an object: its partitions first, then rows and coverage in one transaction.
     const load = async (batch: ExtractBatch, key: string) => {
-      await preparePartitions(db.pool, batch);
-      return inTransaction(db.pool, (c) => writeBatch(c, batch, key));
+      const body = batchBody(
+        buildEvent({ id: key, source: '/test', type: EventType.extractBatch, time: T0, data: batch }),
+      );
+      const object = openCandleObject(body, key);
+      await (object ? prepareCandlePartitions(db.pool, object) : preparePartitions(db.pool, batch));
+      return inTransaction(db.pool, async (c) => {
+        const w = await writeBody(c, body, key, object);
+        if (w.beforeCommit) await c.query(w.beforeCommit);
+        read[w.read] += 1;
+      });
     };
 
     for (let round = 0; round < 25; round++) {
@@ -212,6 +227,9 @@ describe('coverage kept by transform', () => {
       `seed ${seed}`,
     ).toBeGreaterThanOrEqual(3);
 
+    // Both ways of reading an object were taken (the slices for fresh ranges, whole for the rest).
+    expect(read.slices, `seed ${seed}`).toBeGreaterThan(10);
+    expect(read.whole, `seed ${seed}`).toBeGreaterThan(10);
     await inTransaction(db.pool, (c) => rebuildCoverage(c));
     expect(kept, `seed ${seed}: coverage kept by transform differs from a recount`).toEqual(await coverage());
   });
