@@ -143,6 +143,10 @@ export function decodeRequest(
         `unsupported content type '${contentType}': CloudEvent data must be application/json`,
       );
     }
+    // Whitespace alone is no JSON value (the SDK would take it for an event without data).
+    if (body.length > 0 && !/\S/.test(body) && /json\b/.test(contentType)) {
+      throw new BadRequestError('binary-mode CloudEvent data is not JSON: the body is only whitespace');
+    }
   } else {
     // The SDK would invent a missing id; a structured event must carry every required attribute itself.
     const envelope = json();

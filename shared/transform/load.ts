@@ -210,7 +210,6 @@ async function writeObject(
       },
       // The ledger row (and what the write left for the end) goes with the COMMIT, in one round trip.
       (c, { batch, eventId, findings, rows, beforeCommit }) =>
-        (beforeCommit ? `${beforeCommit};\n` : '') +
         loadedStatement(c, {
           bucket,
           key,
@@ -221,7 +220,7 @@ async function writeObject(
           records: batch.records.length,
           written: rows,
           findings: findings.length,
-        }),
+        }) + (beforeCommit ? `;\n${beforeCommit}` : ''),
     );
   const prepare = () =>
     opened ? prepareCandlePartitions(deps.pool, opened) : preparePartitions(deps.pool, parsed!.batch);

@@ -84,6 +84,13 @@ describe('decodeRequest', () => {
     const d = decodeRequest(m.headers, Buffer.from(m.body));
     expect(d).toMatchObject({ kind: 'cloudevent', mode: 'binary' });
   });
+  it('refuses binary-mode JSON data of whitespace alone (no JSON value), with or without a parsed body', () => {
+    const m = toBinary(event);
+    for (const body of [' ', '\n\t ']) {
+      expect(() => decodeRequest(m.headers, body)).toThrow(/only whitespace/);
+      expect(() => decodeRequest(m.headers, body, {})).toThrow(/only whitespace/);
+    }
+  });
   it('uses a body the framework already parsed instead of parsing it again, in every mode', () => {
     const b = toBinary(event);
     const data = JSON.parse(String(b.body)) as object;
