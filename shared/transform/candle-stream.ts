@@ -17,6 +17,8 @@ const SLICE_BYTES = 48 * 1024;
 const RECORDS = Buffer.from('"records":[');
 const RECORDS_END = Buffer.from('],"requestId":');
 const BETWEEN = Buffer.from('},{');
+/** Stands in for the records in the canonical text of the envelope (a string no record is). */
+const MARKER = '\u0000records';
 
 /** An OHLCV object opened for reading in slices; what the slices read so far is in records and findings. */
 export interface CandleObject {
@@ -47,7 +49,8 @@ export function openCandleObject(body: Buffer, key: string): CandleObject | unde
   if (start < 0 || end < start + RECORDS.length + 2) return undefined;
   const from = start + RECORDS.length;
   // Everything but the records, which must be canonical JSON: each key once, sorted, so "records":[] is data's.
-  const headText = body.toString('utf8', 0, from) + body.toString('utf8', end);
+  const prefix = body.toString('utf8', 0, from);
+  const headText = prefix + body.toString('utf8', end);
   if (nestedDeeperThan(headText, MAX_JSON_DEPTH)) return undefined;
   let envelope: Record<string, unknown>;
   try {
@@ -64,6 +67,10 @@ export function openCandleObject(body: Buffer, key: string): CandleObject | unde
   if (!parsed.success || parsed.data.dataset !== 'ohlcv' || parsed.data.records.length !== 0)
     return undefined;
   const header = parsed.data;
+  // The records cut out are data's own: a marker put there lands where the cut is, in the canonical text.
+  const data = envelope['data'] as Record<string, unknown>;
+  const marked = canonicalJson({ ...envelope, data: { ...data, records: [MARKER] } });
+  if (!marked.startsWith(`${prefix}${JSON.stringify(MARKER)}]`)) return undefined;
   const one = (a: number, b: number): unknown => {
     try {
       return JSON.parse(body.toString('utf8', a, b));
