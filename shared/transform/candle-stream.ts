@@ -31,11 +31,14 @@ export interface CandleObject {
   /**
    * The records in slices, each checked as parseRawObject and checkBatch would; undefined (and nothing after it) when
    * a slice is not what this reader takes (invalid, out of order, outside first..last): read the object whole then.
+   * One reading per object: a reader stopped part way goes on where it stopped.
    */
-  slices(): Iterable<OhlcvRecord[] | undefined>;
+  slices(): IterableIterator<OhlcvRecord[] | undefined>;
   /** The records and the data-quality findings of the slices read so far. */
   records: OhlcvRecord[];
   findings: Finding[];
+  /** True once every slice was read and taken: records and findings are then the whole object's. */
+  complete: boolean;
 }
 
 /**
@@ -91,6 +94,7 @@ export function openCandleObject(body: Buffer, key: string): CandleObject | unde
     last,
     records: [],
     findings: [],
+    complete: false,
     *slices() {
       let at = from;
       let previous = -Infinity;
@@ -116,6 +120,7 @@ export function openCandleObject(body: Buffer, key: string): CandleObject | unde
         for (const f of checkBatch({ ...header, records }, key)) object.findings.push(f);
         yield records;
       }
+      object.complete = true;
     },
   };
   return object;

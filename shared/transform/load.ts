@@ -166,10 +166,26 @@ export async function writeBody(
       extractedAt: new Date(header.extractedAt).toISOString(),
       sourceKey: key,
     };
-    const sliced = await writeCandleSlices(c, ctx, object, object.slices());
+    const slices = object.slices();
+    const sliced = await writeCandleSlices(c, ctx, object, slices);
     if (sliced) {
       const batch = { ...header, records: object.records } as ExtractBatch;
       return { batch, eventId: object.eventId, findings: object.findings, read: 'slices', ...sliced };
+    }
+    // Not new (a redelivery, an overlap): the slices not read yet are read the same way, so the object is parsed
+    // once; a slice the reader does not take sends it to the whole parse below, for its verdict.
+    for (const slice of slices) if (!slice) break;
+    if (object.complete) {
+      const batch = { ...header, records: object.records } as ExtractBatch;
+      const rows = await writeBatch(c, batch, key);
+      return {
+        batch,
+        eventId: object.eventId,
+        findings: object.findings,
+        rows,
+        read: 'whole',
+        beforeCommit: '',
+      };
     }
   }
   const { batch, eventId } = parsed ?? parseRawObject(body);

@@ -80,6 +80,21 @@ describe('openCandleObject', () => {
     expect([object.first, object.last]).toEqual([T0, T0 + 1_499 * 60_000]);
   });
 
+  it('a reading stopped after a slice goes on where it stopped, to the whole object', () => {
+    const b = body(candles(1_500));
+    const object = openCandleObject(b, KEY)!;
+    const slices = object.slices();
+    expect(slices.next().value).toHaveLength(object.records.length);
+    expect(object.complete).toBe(false);
+    for (const slice of slices) expect(slice).toBeDefined();
+    expect(object.complete).toBe(true);
+    expect({
+      batch: { ...object.header, records: object.records },
+      eventId: object.eventId,
+      findings: object.findings,
+    }).toEqual(whole(b));
+  });
+
   it('agrees with parseRawObject on any series of candles', () => {
     const candle = fc.record({
       open: fc.stringMatching(/^\d{1,6}\.\d{1,8}$/),
