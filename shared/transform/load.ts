@@ -146,9 +146,10 @@ export interface Written {
 
 /**
  * Writes one object's rows in the caller's transaction. `object` (openCandleObject of the body: an OHLCV object as
- * load-raw writes it) is read a slice at a time while its candles go to PostgreSQL; without it, or when that path gives
- * up (not a fresh range, a bad record), the body is parsed whole (`parsed`, when done already), checked and written by
- * writeBatch. Both give the same rows and findings, and the same Rejection for a bad object.
+ * load-raw writes it) is read a slice at a time while its candles go to PostgreSQL; when that path gives up (not a
+ * fresh range), the object is read on in slices and written by writeBatch; without it, or for a slice the reader does
+ * not take, the body is parsed whole (`parsed`, when done already) and checked. All give the same rows and findings,
+ * and the same Rejection for a bad object.
  */
 export async function writeBody(
   c: PoolClient,
@@ -157,6 +158,7 @@ export async function writeBody(
   object: CandleObject | undefined,
   parsed?: { batch: ExtractBatch; eventId: string },
 ): Promise<Written> {
+  let whole: { batch: ExtractBatch; eventId: string; findings?: Finding[] } | undefined = parsed;
   if (object) {
     const { header } = object;
     const ctx = {
@@ -168,28 +170,16 @@ export async function writeBody(
     };
     const slices = object.slices();
     const sliced = await writeCandleSlices(c, ctx, object, slices);
-    if (sliced) {
-      const batch = { ...header, records: object.records } as ExtractBatch;
-      return { batch, eventId: object.eventId, findings: object.findings, read: 'slices', ...sliced };
-    }
+    const batch = { ...header, records: object.records } as ExtractBatch;
+    const { eventId, findings } = object;
+    if (sliced) return { batch, eventId, findings, read: 'slices', ...sliced };
     // Not new (a redelivery, an overlap): the slices not read yet are read the same way, so the object is parsed
     // once; a slice the reader does not take sends it to the whole parse below, for its verdict.
     for (const slice of slices) if (!slice) break;
-    if (object.complete) {
-      const batch = { ...header, records: object.records } as ExtractBatch;
-      const rows = await writeBatch(c, batch, key);
-      return {
-        batch,
-        eventId: object.eventId,
-        findings: object.findings,
-        rows,
-        read: 'whole',
-        beforeCommit: '',
-      };
-    }
+    if (object.complete) whole = { batch, eventId, findings };
   }
-  const { batch, eventId } = parsed ?? parseRawObject(body);
-  const findings = checkBatch(batch, key);
+  const { batch, eventId } = whole ?? parseRawObject(body);
+  const findings = whole?.findings ?? checkBatch(batch, key);
   const rows = await writeBatch(c, batch, key);
   return { batch, eventId, findings, rows, read: 'whole', beforeCommit: '' };
 }
