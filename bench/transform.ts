@@ -54,7 +54,7 @@ interface Parts {
   writeMs: number;
   /** Of writeMs: BEGIN; the series lock with the coverage read; the COPY (its slices read and encoded meanwhile);
    * other statements (a redelivery's upsert); the COMMIT (with the coverage of a sliced COPY, in its round trip);
-   * and Node's own work between them (a redelivery's parse of the whole object). */
+   * and Node's own work between them (a redelivery's reading of the slices the sliced read left). */
   write: {
     beginMs: number;
     lockAndReadMs: number;
@@ -63,7 +63,7 @@ interface Parts {
     commitMs: number;
     nodeMs: number;
   };
-  /** Objects whose rows were written as their slices were read (the rest: parsed whole first). */
+  /** Objects whose rows were written as their slices were read (the rest: once the whole object was read). */
   sliced: number;
 }
 

@@ -51,9 +51,9 @@ export function openCandleObject(body: Buffer, key: string): CandleObject | unde
   const end = body.lastIndexOf(RECORDS_END);
   if (start < 0 || end < start + RECORDS.length + 2) return undefined;
   const from = start + RECORDS.length;
-  // Everything but the records, which must be canonical JSON: each key once, sorted, so "records":[] is data's.
   const prefix = body.toString('utf8', 0, from);
-  const headText = prefix + body.toString('utf8', end);
+  const suffix = body.toString('utf8', end);
+  const headText = prefix + suffix;
   if (nestedDeeperThan(headText, MAX_JSON_DEPTH)) return undefined;
   let envelope: Record<string, unknown>;
   try {
@@ -62,7 +62,6 @@ export function openCandleObject(body: Buffer, key: string): CandleObject | unde
     return undefined;
   }
   if (envelope === null || typeof envelope !== 'object' || Array.isArray(envelope)) return undefined;
-  if (canonicalJson(envelope) !== headText) return undefined;
   if (envelope['type'] !== EventType.extractBatch) return undefined;
   if (envelope['schemaversion'] !== undefined && String(envelope['schemaversion']) !== String(SCHEMA_VERSION))
     return undefined;
@@ -70,10 +69,11 @@ export function openCandleObject(body: Buffer, key: string): CandleObject | unde
   if (!parsed.success || parsed.data.dataset !== 'ohlcv' || parsed.data.records.length !== 0)
     return undefined;
   const header = parsed.data;
-  // The records cut out are data's own: a marker put there lands where the cut is, in the canonical text.
+  // Everything but the records is canonical JSON (each key once, sorted), and the records cut out are data's own:
+  // with a marker put in data.records, the canonical text is the bytes around the cut with the marker in it.
   const data = envelope['data'] as Record<string, unknown>;
   const marked = canonicalJson({ ...envelope, data: { ...data, records: [MARKER] } });
-  if (!marked.startsWith(`${prefix}${JSON.stringify(MARKER)}]`)) return undefined;
+  if (marked !== `${prefix}${JSON.stringify(MARKER)}${suffix}`) return undefined;
   const one = (a: number, b: number): unknown => {
     try {
       return JSON.parse(body.toString('utf8', a, b));

@@ -138,7 +138,7 @@ export interface Written {
   eventId: string;
   findings: Finding[];
   rows: number;
-  /** How the rows went: read a slice at a time while written, or parsed whole first. */
+  /** How the rows went: written as the object's slices were read, or written once the whole object was read. */
   read: 'slices' | 'whole';
   /** A statement (no parameters) that must run before the COMMIT, in its round trip; empty when none. */
   beforeCommit: string;
