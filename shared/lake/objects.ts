@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { CloudEvent } from 'cloudevents';
 import { TransientError } from '../errors.ts';
-import { canonicalJsonBytes } from '../events/batches.ts';
+import { canonicalJsonBytes } from '../events/canonical.ts';
 import type { ExtractBatch } from '../events/schemas.ts';
 import { DEAD_LETTER_PREFIX, REPLAYED_PREFIX } from './list.ts';
 import { symbolSegment } from './cursors.ts';

@@ -1,6 +1,6 @@
 // Reads a raw OHLCV object a slice of records at a time, so that its rows go to PostgreSQL while the rest is read.
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../events/cloudevent.ts';
-import { canonicalJson } from '../events/batches.ts';
+import { canonicalJson } from '../events/canonical.ts';
 import {
   EventType,
   SCHEMA_VERSION,

@@ -2,7 +2,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PipelineError } from '../../../shared/errors.ts';
-import { buildBatchEvents, canonicalJson, chunkRecords, stableHash } from '../../../shared/events/batches.ts';
+import { buildBatchEvents, chunkRecords } from '../../../shared/events/batches.ts';
+import { canonicalJson, stableHash } from '../../../shared/events/canonical.ts';
 import { toStructured } from '../../../shared/events/cloudevent.ts';
 import { extractBatchSchema, type OhlcvRecord } from '../../../shared/events/schemas.ts';
 

@@ -1,7 +1,7 @@
 // canonicalJsonBytes writes the bytes of canonicalJson's text, for any value.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, canonicalJsonBytes } from '../../../shared/events/batches.ts';
+import { canonicalJson, canonicalJsonBytes } from '../../../shared/events/canonical.ts';
 
 function same(value: unknown): void {
   expect(canonicalJsonBytes(value, 8).equals(Buffer.from(canonicalJson(value), 'utf8'))).toBe(true);
