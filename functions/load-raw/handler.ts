@@ -4,10 +4,11 @@ import type { CloudEvent } from 'cloudevents';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CommonConfig } from '../../shared/config.ts';
 import { BadRequestError } from '../../shared/errors.ts';
-import { requireEventType } from '../../shared/events/cloudevent.ts';
+import { readCandleBody, type CandleBody } from '../../shared/events/candle-body.ts';
+import { decodeRequest, requireEventType } from '../../shared/events/cloudevent.ts';
 import { EventType, SCHEMA_VERSION, describeIssues, parseExtractBatch } from '../../shared/events/schemas.ts';
-import { functionHandler, readRequest, releaseBody } from '../../shared/http/respond.ts';
-import { batchBody, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
+import { functionHandler, rawBody, readRequest, releaseBody } from '../../shared/http/respond.ts';
+import { batchBody, batchBodyAround, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
 import { count, currentTraceparent } from '../../shared/telemetry/index.ts';
 
 /** S3 metadata must be ASCII: keep ASCII printable text, percent-encode the rest. */
@@ -18,18 +19,33 @@ function meta(value: string): string {
 /**
  * The stored bytes of `event`, made when putIfChanged asks (while its HEAD is on its way). Then nothing reads the
  * parsed batch: the request lets go of it, so that a request waiting on S3 does not keep a batch's objects alive.
- * Built here rather than in the handler, whose variables a closure would keep until its end.
+ * Built here rather than in the handler, whose variables a closure would keep until its end. With `candles` (the
+ * body read as canonical candles: the event's data holds no records) the bytes are made around the body itself.
  */
-function storedBytes(req: FunctionRequest, event: CloudEvent<unknown>): () => Buffer {
+function storedBytes(req: FunctionRequest, event: CloudEvent<unknown>, candles: boolean): () => Buffer {
   let held: CloudEvent<unknown> | undefined = event;
   return () => {
     if (!held) throw new Error('storedBytes: the bytes were already made');
-    const body = batchBody(held, (req.rawBody?.length ?? 0) + 4096);
+    const raw = req.rawBody ?? Buffer.alloc(0);
+    const body = candles ? batchBodyAround(held, raw) : batchBody(held, raw.length + 4096);
     held = undefined;
     releaseBody(req);
     return body;
   };
 }
+
+/**
+ * The body read as canonical OHLCV JSON (readCandleBody) when it is sent as application/json, as extract sends
+ * batches: the records are checked in their bytes, never parsed. Anything else is read as ever.
+ */
+async function candleBody(req: FunctionRequest, maxBytes: number): Promise<CandleBody | undefined> {
+  const { media } = /^\s*(?<media>[^;\s]*)/.exec(req.header('content-type') ?? '')?.groups ?? {};
+  if (media?.toLowerCase() !== 'application/json') return undefined;
+  return readCandleBody(await rawBody(req, maxBytes));
+}
+
+/** How load-raw is served: its body read but parsed only when it is not read as candles (readCandleBody). */
+export const loadRawServing = { deferParse: true } as const;
 
 /** Builds the load-raw function. */
 export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }): HttpFunction {
@@ -37,7 +53,12 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
     component: 'load-raw',
     info: () => ({ bucket: cfg.s3.bucket, accepts: EventType.extractBatch, schemaVersion: SCHEMA_VERSION }),
     post: async (req, res, scope) => {
-      const incoming = await readRequest(req, cfg.maxBodyBytes);
+      const candles = await candleBody(req, cfg.maxBodyBytes);
+      // Canonical candles: the event decoded around their batch without records (decodeRequest's checks, the
+      // headers' attributes), the records counted and timed from the bytes.
+      const incoming = candles
+        ? decodeRequest(req.headers, candles.headText, candles.head)
+        : await readRequest(req, cfg.maxBodyBytes);
       if (incoming.kind !== 'cloudevent') {
         throw new BadRequestError(
           `load-raw accepts CloudEvents of type ${EventType.extractBatch} (binary or structured mode), not plain JSON`,
@@ -66,25 +87,32 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
         dataset: batch.dataset,
         ...(batch.symbol ? { symbol: batch.symbol } : {}),
       });
-      const key = batchKey(event, batch);
-      const records = batch.records.length;
+      const key = batchKey(event, batch, candles?.span);
+      const records = candles?.records ?? batch.records.length;
       const stream = { exchange: batch.exchange, dataset: batch.dataset };
-      const result = await putIfChanged(deps.s3, cfg.s3.bucket, key, storedBytes(req, event), {
-        'event-id': meta(event.id),
-        'event-source': meta(event.source),
-        'event-type': event.type,
-        'schema-version': String(batch.schemaVersion),
-        'extracted-at': new Date(batch.extractedAt).toISOString(),
-        records: String(records),
-        // The span of this request (telemetry on): transform continues the trace from the object's metadata.
-        ...(currentTraceparent() ? { traceparent: currentTraceparent() as string } : {}),
-      });
+      const result = await putIfChanged(
+        deps.s3,
+        cfg.s3.bucket,
+        key,
+        storedBytes(req, event, candles !== undefined),
+        {
+          'event-id': meta(event.id),
+          'event-source': meta(event.source),
+          'event-type': event.type,
+          'schema-version': String(batch.schemaVersion),
+          'extracted-at': new Date(batch.extractedAt).toISOString(),
+          records: String(records),
+          // The span of this request (telemetry on): transform continues the trace from the object's metadata.
+          ...(currentTraceparent() ? { traceparent: currentTraceparent() as string } : {}),
+        },
+      );
       count('cryptopipe_load_raw_objects', 1, { ...stream, written: String(result.written) });
       if (result.written) count('cryptopipe_load_raw_bytes', result.bytes, stream);
       scope.log.info(result.written ? 'raw object stored' : 'raw object already stored', {
         key,
         bytes: result.bytes,
         records,
+        read: candles ? 'bytes' : 'parsed',
       });
       // A Trigger's subscriber must answer with an empty body or a CloudEvent: 204, the key in a header.
       res

@@ -4,7 +4,7 @@ import { registerFunction } from '../../shared/http/server.ts';
 import { startTelemetry } from '../../shared/telemetry/index.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
 import { registerSecret, setLogLevel } from '../../shared/log.ts';
-import { createLoadRawHandler } from './handler.ts';
+import { createLoadRawHandler, loadRawServing } from './handler.ts';
 
 const cfg = loadCommonConfig(process.env);
 setLogLevel(cfg.logLevel);
@@ -13,4 +13,5 @@ registerSecret(cfg.s3.secretAccessKey);
 
 registerFunction('load-raw', createLoadRawHandler(cfg, { s3: s3Client(cfg.s3) }), {
   maxBodyBytes: cfg.maxBodyBytes,
+  ...loadRawServing,
 });

@@ -334,3 +334,16 @@ export function canonicalJsonBytes(value: unknown, sizeHint = 1 << 16): Buffer {
 export function stableHash(value: unknown, length = 32): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, length);
 }
+
+/**
+ * canonicalJson(value) cut around the one place where `marker`, a string value, is written: the text before its
+ * opening quote and after its closing quote. Undefined unless the quoted marker occurs exactly once in the text.
+ * Canonical bytes of the value the marker stands for, put between the two, are canonicalJson of the whole.
+ */
+export function canonicalAround(value: unknown, marker: string): [before: string, after: string] | undefined {
+  const text = canonicalJson(value);
+  const quoted = JSON.stringify(marker);
+  const at = text.indexOf(quoted);
+  if (at < 0 || text.indexOf(quoted, at + 1) >= 0) return undefined;
+  return [text.slice(0, at), text.slice(at + quoted.length)];
+}

@@ -1,6 +1,7 @@
 // The ce-* encoding in one place: build pipeline CloudEvents, write them in binary/structured mode, decode requests.
 import { CloudEvent, HTTP, ValidationError } from 'cloudevents';
 import { BadRequestError, HttpError } from '../errors.ts';
+import { canonicalJson } from './canonical.ts';
 import { SCHEMA_VERSION } from './schemas.ts';
 
 /** Extension attributes the pipeline sets; Triggers filter on `exchange` and `dataset`. */
@@ -48,20 +49,31 @@ export interface HttpMessage {
 
 /**
  * Encodes in binary mode: attributes as ce-* headers, data as the body: JSON text, or for binary data (`data_base64`,
- * e.g. a stored dead letter read back) the original bytes, never a JSON rendering of a byte array.
+ * e.g. a stored dead letter read back) the original bytes, never a JSON rendering of a byte array. JSON data (an
+ * object or array) is written as canonical JSON: the same event always has the same body, and load-raw reads a
+ * batch of candles from its bytes without parsing them (readCandleBody).
  */
 export function toBinary(event: CloudEvent<unknown>): HttpMessage {
   const m = HTTP.binary(event);
   const bytes = event.data_base64;
+  const data: unknown = event.data;
   return {
     headers: stringHeaders(m.headers),
     body:
       typeof bytes === 'string'
         ? Buffer.from(bytes, 'base64')
-        : typeof m.body === 'string'
-          ? m.body
-          : JSON.stringify(m.body),
+        : data !== null && typeof data === 'object' && !ArrayBuffer.isView(data) && isJsonType(event)
+          ? canonicalJson(data)
+          : typeof m.body === 'string'
+            ? m.body
+            : JSON.stringify(m.body),
   };
+}
+
+/** True when the event's data content type is JSON (application/json, any +json), or not given. */
+function isJsonType(event: CloudEvent<unknown>): boolean {
+  const type = (event.datacontenttype ?? 'application/json').toLowerCase();
+  return /^application\/(.+\+)?json\s*(;|$)/.test(type);
 }
 
 /** Encodes in structured mode: the whole event as application/cloudevents+json. */

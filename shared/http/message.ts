@@ -19,6 +19,11 @@ function defineClasses() {
     rawBody?: Buffer;
     /** `rawBody` decoded as UTF-8, when the server decoded it (JSON and text bodies): decoded once per request. */
     rawText?: string;
+    /**
+     * Set while the server has read the body but left it unparsed (a function registered with `deferParse`): parses it
+     * into `body` and `rawText` as the server would have (a 400 for invalid JSON), once.
+     */
+    parseBody?: () => void;
     /** The path and query as the client sent them (Express's name for the unrouted URL). */
     originalUrl = '';
 

@@ -42,6 +42,7 @@ export async function rawBody(req: Request, maxBytes: number): Promise<Buffer> {
  */
 export async function readRequest(req: Request, maxBytes: number): Promise<Incoming> {
   const raw = await rawBody(req, maxBytes);
+  req.parseBody?.(); // a body the server left unparsed (deferParse): parsed now, as the server would have
   const contentType = (req.header('content-type') ?? '').toLowerCase();
   const alreadyParsed =
     /^application\/(json|cloudevents\+json)\b/.test(contentType) &&

@@ -6,10 +6,11 @@ import { log } from '../log.ts';
 import { messageClasses, type FunctionRequest, type FunctionResponse, type HttpFunction } from './message.ts';
 import { bodyTooLargeMessage } from './respond.ts';
 
-/** A registered function: its handler and the largest body it accepts. */
+/** A registered function: its handler, the largest body it accepts, and whether its body is parsed only on demand. */
 interface Registered {
   handler: HttpFunction;
   maxBodyBytes: number;
+  deferParse: boolean;
 }
 
 /** Functions registered in this process, by name. */
@@ -20,10 +21,16 @@ const registry = new Map<string, Registered>();
  * before a handler runs, and has no setting to lower that: a large body would fill a 256Mi pod long before the
  * handler's MAX_BODY_BYTES check. So functionServer() serves the handler itself; it is registered with the framework
  * as well (its `http` signature, checked by the compiler), so that the framework's invoker can still run it.
+ * `deferParse`: the body is read but not parsed before the handler runs (req.parseBody parses it on demand), for a
+ * handler that can take what it needs from the bytes themselves.
  */
-export function registerFunction(name: string, handler: HttpFunction, opts: { maxBodyBytes: number }): void {
+export function registerFunction(
+  name: string,
+  handler: HttpFunction,
+  opts: { maxBodyBytes: number; deferParse?: boolean },
+): void {
   registerWithFramework(name, handler);
-  registry.set(name, { handler, maxBodyBytes: opts.maxBodyBytes });
+  registry.set(name, { handler, maxBodyBytes: opts.maxBodyBytes, deferParse: opts.deferParse ?? false });
 }
 
 /** Answers an error as JSON without calling the function; `close` ends the connection after it. */
@@ -142,11 +149,20 @@ async function serveRequest(fn: Registered, req: FunctionRequest, res: FunctionR
   }
   const raw = await readBody(req, res, fn.maxBodyBytes);
   if (raw === undefined) return;
-  try {
-    parseBody(req, raw);
-  } catch (err) {
-    refuse(res, err as HttpError);
-    return;
+  if (fn.deferParse) {
+    // The handler may take what it needs from the bytes; else readRequest parses them here, as below.
+    req.rawBody = raw;
+    req.parseBody = () => {
+      req.parseBody = undefined;
+      parseBody(req, raw);
+    };
+  } else {
+    try {
+      parseBody(req, raw);
+    } catch (err) {
+      refuse(res, err as HttpError);
+      return;
+    }
   }
   try {
     await fn.handler(req, res);

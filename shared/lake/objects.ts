@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { CloudEvent } from 'cloudevents';
 import { TransientError } from '../errors.ts';
-import { canonicalJsonBytes } from '../events/canonical.ts';
+import { canonicalAround, canonicalJsonBytes } from '../events/canonical.ts';
 import type { ExtractBatch } from '../events/schemas.ts';
 import { DEAD_LETTER_PREFIX, REPLAYED_PREFIX } from './list.ts';
 import { symbolSegment } from './cursors.ts';
@@ -60,10 +60,14 @@ function recordSpan(batch: ExtractBatch): { from: number; to: number } | undefin
  * The object key of a batch event, e.g.
  * `exchange=binance/dataset=ohlcv/symbol=BTC-USDT/timeframe=1m/date=2026-11-24/20261124T000000Z-20261124T005900Z_<hash>.json`.
  * The date and range come from the records (else the window, else the extraction time); the hash is of the event
- * id and source, so the same event always gets the same key and different chunks never collide.
+ * id and source, so the same event always gets the same key and different chunks never collide. `span`: the records'
+ * earliest and latest time when the caller knows them (batch.records is then not read).
  */
-export function batchKey(event: Pick<CloudEvent<unknown>, 'id' | 'source'>, batch: ExtractBatch): string {
-  const span = recordSpan(batch);
+export function batchKey(
+  event: Pick<CloudEvent<unknown>, 'id' | 'source'>,
+  batch: ExtractBatch,
+  span = recordSpan(batch),
+): string {
   const from = span ? span.from : (batch.window?.since ?? batch.extractedAt);
   const to = span ? span.to : (batch.window?.until ?? batch.extractedAt);
   const hash = eventHash(event);
@@ -81,6 +85,22 @@ export function batchKey(event: Pick<CloudEvent<unknown>, 'id' | 'source'>, batc
 /** The bytes stored for an event: its attributes and data as canonical JSON (same event, same bytes); `sizeHint` about their length. */
 export function batchBody(event: CloudEvent<unknown>, sizeHint?: number): Buffer {
   return canonicalJsonBytes(event.toJSON(), sizeHint);
+}
+
+/** Stands in for an event's data in the canonical text of its attributes (a string no attribute is). */
+const DATA = '\u0000data';
+
+/**
+ * batchBody of an event whose data is given as its canonical JSON bytes (`data`; the event's own data is not read):
+ * the same bytes, made around `data` without parsing or serialising it again.
+ */
+export function batchBodyAround(event: CloudEvent<unknown>, data: Buffer): Buffer {
+  const json = event.toJSON();
+  const around = canonicalAround({ ...json, data: DATA }, DATA);
+  // An attribute holding the marker itself (no header can carry a NUL; kept exact all the same): made as ever.
+  if (around === undefined)
+    return canonicalJsonBytes({ ...json, data: JSON.parse(data.toString('utf8')) as unknown });
+  return Buffer.concat([Buffer.from(around[0]), data, Buffer.from(around[1])]);
 }
 
 /** The MD5 hex S3 reports as the ETag of a single-part upload. */

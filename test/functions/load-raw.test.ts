@@ -2,13 +2,15 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLoadRawHandler } from '../../functions/load-raw/handler.ts';
+import { createLoadRawHandler, loadRawServing } from '../../functions/load-raw/handler.ts';
 import { loadCommonConfig } from '../../shared/config.ts';
 import { buildBatchEvents } from '../../shared/events/batches.ts';
 import { toBinary, toStructured } from '../../shared/events/cloudevent.ts';
 import { EventType, type OhlcvRecord, type TickerRecord } from '../../shared/events/schemas.ts';
 import { functionServer, registerFunction } from '../../shared/http/server.ts';
+import { batchBody } from '../../shared/lake/objects.ts';
 import { s3Client } from '../../shared/lake/s3.ts';
+import { setLogSink } from '../../shared/log.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
 
 const T0 = Date.UTC(2026, 10, 24, 0, 0);
@@ -44,6 +46,7 @@ function server(endpoint?: string) {
   const name = `load-raw-test-${++n}`;
   registerFunction(name, createLoadRawHandler(cfg, { s3: s3Client(cfg.s3) }), {
     maxBodyBytes: cfg.maxBodyBytes,
+    ...loadRawServing,
   });
   return functionServer(name);
 }
@@ -101,6 +104,36 @@ describe('load-raw', () => {
     expect(again.headers['x-object-written']).toBe('false');
     expect((await object(key)).body).toBe(bytes);
     expect(await keys()).toEqual(before.includes(key) ? before : [...before, key].sort());
+  });
+
+  it('a batch in canonical JSON (as extract sends it) is stored from its bytes, any other spelling parsed: same object', async () => {
+    const [event] = buildBatchEvents({ ...header, requestId: 'spellings' }, candles, 256 * 1024);
+    const { headers, body } = toBinary(event!);
+    const lines: Array<Record<string, unknown>> = [];
+    const previous = setLogSink((l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+    const post = (b: string) => request(server()).post('/').set(headers).send(b).expect(204);
+    try {
+      // Spaces and the keys in the order they were made: parsed, checked and written canonically.
+      const spelled = await post(JSON.stringify(event!.data, null, 1));
+      expect(spelled.headers['x-object-written']).toBe('true');
+      const key = decodeURI(spelled.headers['x-object-key'] as string);
+      const stored = await object(key);
+      expect(Buffer.from(stored.body).equals(batchBody(event!))).toBe(true);
+      expect(stored.meta['records']).toBe('3');
+      // The canonical body finds the very same bytes there (same MD5): nothing written.
+      const canonical = await post(body as string);
+      expect(decodeURI(canonical.headers['x-object-key'] as string)).toBe(key);
+      expect(canonical.headers['x-object-written']).toBe('false');
+    } finally {
+      setLogSink(previous);
+    }
+    const reads = lines.filter(
+      (l) => l['message'] === 'raw object stored' || l['message'] === 'raw object already stored',
+    );
+    expect(reads.map((l) => [l['read'], l['records']])).toEqual([
+      ['parsed', 3],
+      ['bytes', 3],
+    ]);
   });
 
   it("an object with other bytes at the key is overwritten with the event's bytes", async () => {

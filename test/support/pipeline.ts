@@ -5,7 +5,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { CloudEvent } from 'cloudevents';
 import type { Pool } from 'pg';
 import { createDeadLetterHandler } from '../../functions/dead-letter/handler.ts';
-import { createLoadRawHandler } from '../../functions/load-raw/handler.ts';
+import { createLoadRawHandler, loadRawServing } from '../../functions/load-raw/handler.ts';
 import { createTransformHandler } from '../../functions/transform/handler.ts';
 import { loadCommonConfig, loadTransformConfig, type S3Settings } from '../../shared/config.ts';
 import { toBinary, toStructured } from '../../shared/events/cloudevent.ts';
@@ -51,6 +51,7 @@ export function loadRawServer(s3: S3Settings, env: Record<string, string> = {}, 
   const name = `load-raw-rel-${++seq}`;
   registerFunction(name, createLoadRawHandler(cfg, { s3: client ?? s3Client(cfg.s3) }), {
     maxBodyBytes: cfg.maxBodyBytes,
+    ...loadRawServing,
   });
   return functionServer(name);
 }
