@@ -7,7 +7,13 @@ import { BadRequestError } from '../../shared/errors.ts';
 import { readCandleBody, type CandleBody } from '../../shared/events/candle-body.ts';
 import { decodeRequest, requireEventType } from '../../shared/events/cloudevent.ts';
 import { EventType, SCHEMA_VERSION, describeIssues, parseExtractBatch } from '../../shared/events/schemas.ts';
-import { functionHandler, rawBody, readRequest, releaseBody } from '../../shared/http/respond.ts';
+import {
+  contentTypeOf,
+  functionHandler,
+  rawBody,
+  readRequest,
+  releaseBody,
+} from '../../shared/http/respond.ts';
 import { batchBody, batchBodyAround, batchKey, putIfChanged } from '../../shared/lake/objects.ts';
 import { count, currentTraceparent } from '../../shared/telemetry/index.ts';
 
@@ -39,8 +45,7 @@ function storedBytes(req: FunctionRequest, event: CloudEvent<unknown>, candles: 
  * batches: the records are checked in their bytes, never parsed. Anything else is read as ever.
  */
 async function candleBody(req: FunctionRequest, maxBytes: number): Promise<CandleBody | undefined> {
-  const { media } = /^\s*(?<media>[^;\s]*)/.exec(req.header('content-type') ?? '')?.groups ?? {};
-  if (media?.toLowerCase() !== 'application/json') return undefined;
+  if (contentTypeOf(req.header('content-type')).media !== 'application/json') return undefined;
   return readCandleBody(await rawBody(req, maxBytes));
 }
 
@@ -67,7 +72,10 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
       const { event } = incoming;
       scope.log = scope.log.child({ eventId: event.id, eventSource: event.source });
       requireEventType(event, [EventType.extractBatch], 'load-raw');
-      const parsed = parseExtractBatch(event.data);
+      // Canonical candles were checked by the schema already (their batch without records is the event's data).
+      const parsed = candles
+        ? { success: true as const, data: candles.header }
+        : parseExtractBatch(event.data);
       if (!parsed.success) {
         throw new BadRequestError(
           `invalid extract batch: ${describeIssues(parsed.error).slice(0, 10).join('; ')}`,

@@ -54,19 +54,28 @@ export interface HttpMessage {
  * batch of candles from its bytes without parsing them (readCandleBody).
  */
 export function toBinary(event: CloudEvent<unknown>): HttpMessage {
-  const m = HTTP.binary(event);
   const bytes = event.data_base64;
   const data: unknown = event.data;
+  if (
+    typeof bytes !== 'string' &&
+    data !== null &&
+    typeof data === 'object' &&
+    !ArrayBuffer.isView(data) &&
+    isJsonType(event)
+  ) {
+    // The headers of the event without its data (the same headers): the SDK does not serialise the data as well.
+    const m = HTTP.binary({ ...event, data: undefined } as CloudEvent<unknown>);
+    return { headers: stringHeaders(m.headers), body: canonicalJson(data) };
+  }
+  const m = HTTP.binary(event);
   return {
     headers: stringHeaders(m.headers),
     body:
       typeof bytes === 'string'
         ? Buffer.from(bytes, 'base64')
-        : data !== null && typeof data === 'object' && !ArrayBuffer.isView(data) && isJsonType(event)
-          ? canonicalJson(data)
-          : typeof m.body === 'string'
-            ? m.body
-            : JSON.stringify(m.body),
+        : typeof m.body === 'string'
+          ? m.body
+          : JSON.stringify(m.body),
   };
 }
 

@@ -13,6 +13,15 @@ export function bodyTooLargeMessage(maxBytes: number, size?: number): string {
     : `request body is ${size} bytes, more than the limit of ${maxBytes} (MAX_BODY_BYTES)`;
 }
 
+/** The media type (lower-case, without parameters) and charset of a Content-Type header. */
+export function contentTypeOf(header: string | undefined): { media: string; charset: string | undefined } {
+  const [media = '', ...params] = (header ?? '').split(';');
+  const charset = params
+    .map((p) => /^\s*charset\s*=\s*"?([^";\s]*)"?\s*$/i.exec(p)?.[1])
+    .find((c) => c !== undefined);
+  return { media: media.trim().toLowerCase(), charset: charset?.toLowerCase() };
+}
+
 /**
  * The raw body: as the function server kept it, or read here when nothing read it before (a handler run by another
  * host, such as the Functions Framework's invoker). 413 when larger than `maxBytes`.

@@ -4,7 +4,7 @@ import { http as registerWithFramework } from '@google-cloud/functions-framework
 import { HttpError, errorResponse } from '../errors.ts';
 import { log } from '../log.ts';
 import { messageClasses, type FunctionRequest, type FunctionResponse, type HttpFunction } from './message.ts';
-import { bodyTooLargeMessage } from './respond.ts';
+import { bodyTooLargeMessage, contentTypeOf } from './respond.ts';
 
 /** A registered function: its handler, the largest body it accepts, and whether its body is parsed only on demand. */
 interface Registered {
@@ -42,15 +42,6 @@ function refuse(res: FunctionResponse, err: HttpError, close = false): void {
 }
 
 const JSON_TYPES = new Set(['application/json', 'application/cloudevents+json']);
-
-/** The media type (lower-case, without parameters) and charset of a Content-Type header. */
-function contentTypeOf(header: string | undefined): { media: string; charset: string | undefined } {
-  const [media = '', ...params] = (header ?? '').split(';');
-  const charset = params
-    .map((p) => /^\s*charset\s*=\s*"?([^";\s]*)"?\s*$/i.exec(p)?.[1])
-    .find((c) => c !== undefined);
-  return { media: media.trim().toLowerCase(), charset: charset?.toLowerCase() };
-}
 
 /** Why the request's body cannot be read as sent (an encoding or charset this server does not decode), if so. */
 function unreadable(req: FunctionRequest): HttpError | undefined {

@@ -1,6 +1,6 @@
 // Reads a raw OHLCV object a slice of records at a time, so that its rows go to PostgreSQL while the rest is read.
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../events/cloudevent.ts';
-import { canonicalJson } from '../events/canonical.ts';
+import { canonicalAround } from '../events/canonical.ts';
 import {
   EventType,
   SCHEMA_VERSION,
@@ -72,8 +72,8 @@ export function openCandleObject(body: Buffer, key: string): CandleObject | unde
   // Everything but the records is canonical JSON (each key once, sorted), and the records cut out are data's own:
   // with a marker put in data.records, the canonical text is the bytes around the cut with the marker in it.
   const data = envelope['data'] as Record<string, unknown>;
-  const marked = canonicalJson({ ...envelope, data: { ...data, records: [MARKER] } });
-  if (marked !== `${prefix}${JSON.stringify(MARKER)}${suffix}`) return undefined;
+  const around = canonicalAround({ ...envelope, data: { ...data, records: [MARKER] } }, MARKER);
+  if (around === undefined || around[0] !== prefix || around[1] !== suffix) return undefined;
   const one = (a: number, b: number): unknown => {
     try {
       return JSON.parse(body.toString('utf8', a, b));
