@@ -88,13 +88,40 @@ function numericField(out: Out, s: string): boolean {
   }
   const intLen = intEnd - intStart;
   const fracLen = fracEnd - fracStart;
-  const digits = intLen + fracLen;
-  if (i !== n || digits === 0 || digits > 900 || Math.abs(exp) > 900) return false;
-  const dscale = Math.max(0, fracLen - exp);
-  // The digits without the point: digit k has the power of ten pointAt - 1 - k.
+  if (i !== n || intLen + fracLen === 0 || intLen + fracLen > 900 || Math.abs(exp) > 900) return false;
   const d = DIGITS;
   for (let k = 0; k < intLen; k++) d[k] = s.charCodeAt(intStart + k) - 48;
   for (let k = 0; k < fracLen; k++) d[intLen + k] = s.charCodeAt(fracStart + k) - 48;
+  writeNumeric(out, neg, intLen, fracLen, exp);
+  return true;
+}
+
+/**
+ * numericField of the decimal text in bytes `start`..`end` of `b`, which is of the form -?digits[.digits] (as
+ * readCandleBody's scan leaves it); false as there.
+ */
+function numericBytes(out: Out, b: Buffer, start: number, end: number): boolean {
+  const neg = b[start] === 45;
+  let i = neg ? start + 1 : start;
+  const d = DIGITS;
+  let intLen = 0;
+  let fracLen = 0;
+  // Past the 900th digit the typed array takes no more; such a decimal is refused below.
+  while (i < end && b[i] !== 46) d[intLen++] = (b[i++] as number) - 48;
+  for (i++; i < end; i++) d[intLen + fracLen++] = (b[i] as number) - 48;
+  if (intLen + fracLen === 0 || intLen + fracLen > 900) return false;
+  writeNumeric(out, neg, intLen, fracLen, 0);
+  return true;
+}
+
+/**
+ * Writes the numeric field of the decimal whose `intLen` + `fracLen` digits (values 0-9) are in DIGITS, times ten to
+ * the power `exp`: digit k has the power of ten intLen + exp - 1 - k.
+ */
+function writeNumeric(out: Out, neg: boolean, intLen: number, fracLen: number, exp: number): void {
+  const digits = intLen + fracLen;
+  const dscale = Math.max(0, fracLen - exp);
+  const d = DIGITS;
   let first = 0;
   while (first < digits && d[first] === 0) first++;
   let last = digits - 1;
@@ -132,7 +159,6 @@ function numericField(out: Out, s: string): boolean {
     p += 2;
   }
   out.pos = p;
-  return true;
 }
 
 /** What every candle row of a batch shares. */
@@ -144,11 +170,14 @@ export interface CandleContext {
   sourceKey: string;
 }
 
-/** The fields every candle row of a batch shares, encoded once; undefined when they are left to the text format. */
+/**
+ * The fields every candle row of a batch shares, encoded once: what comes before its time, and what comes after its
+ * volume when it is closed and when it is not; undefined when they are left to the text format.
+ */
 interface SharedFields {
   head: Buffer;
-  tail: Buffer;
-  source: Buffer;
+  closedEnd: Buffer;
+  openEnd: Buffer;
 }
 
 const NULL_FIELD = Buffer.from([0xff, 0xff, 0xff, 0xff]);
@@ -165,7 +194,23 @@ function sharedFields(ctx: CandleContext): SharedFields | undefined {
   ]);
   const tail = Buffer.alloc(12);
   writeTimestamp(tail, 0, extractedAt);
-  return { head, tail, source: textField(ctx.sourceKey) };
+  const end = (closed: boolean) =>
+    Buffer.concat([Buffer.from([0, 0, 0, 1, closed ? 1 : 0]), tail, textField(ctx.sourceKey)]);
+  return { head, closedEnd: end(true), openEnd: end(false) };
+}
+
+/** Starts a row: the shared fields before its time, and its time; false when the time is left to the text format. */
+function rowStart(out: Out, f: SharedFields, ts: number): boolean {
+  out.bytes(f.head);
+  out.room(12);
+  writeTimestamp(out.buf, out.pos, ts);
+  out.pos += 12;
+  return ts <= MAX_MS;
+}
+
+/** A first guess at the bytes of `rows` rows: the shared fields, a time and five decimals of 16 digits or fewer. */
+function roomFor(f: SharedFields, rows: number): number {
+  return HEADER.length + 2 + rows * (f.head.length + f.closedEnd.length + 100);
 }
 
 /** Rows `from`..`to` of `records` in the binary format, with the stream's header and trailer when asked. */
@@ -176,32 +221,53 @@ function candleRows(
   to: number,
   ends: { header: boolean; trailer: boolean },
 ): Buffer | undefined {
-  const out = new Out(
-    Buffer.allocUnsafe(HEADER.length + 2 + (to - from) * (f.head.length + f.source.length + 160)),
-  );
+  const out = new Out(Buffer.allocUnsafe(roomFor(f, to - from)));
   if (ends.header) out.bytes(HEADER);
   for (let i = from; i < to; i++) {
     const r = records[i] as OhlcvRecord;
-    let ok = r.ts <= MAX_MS;
-    out.bytes(f.head);
-    out.room(12);
-    writeTimestamp(out.buf, out.pos, r.ts);
-    out.pos += 12;
+    let ok = rowStart(out, f, r.ts);
     ok &&= numericField(out, r.open) && numericField(out, r.high);
     ok &&= numericField(out, r.low) && numericField(out, r.close);
     if (r.volume === null) out.bytes(NULL_FIELD);
     else ok &&= numericField(out, r.volume);
     if (!ok) return undefined;
-    out.room(5);
-    out.buf.writeInt32BE(1, out.pos);
-    out.buf[out.pos + 4] = r.closed ? 1 : 0;
-    out.pos += 5;
-    out.bytes(f.tail);
-    out.bytes(f.source);
+    out.bytes(r.closed ? f.closedEnd : f.openEnd);
   }
   if (ends.trailer) {
     out.room(2);
     out.int16(-1);
+  }
+  return out.buf.subarray(0, out.pos);
+}
+
+/**
+ * Candles whose decimals are still text in the bytes they were read from (a raw object's records, checked but not
+ * parsed): for each of `count` rows its time, whether it is closed, and where its decimals are in `body`.
+ */
+export interface CandleSpans {
+  body: Buffer;
+  count: number;
+  ts: Float64Array;
+  closed: Uint8Array;
+  /** Ten per row: the start and end in `body` of its open, high, low, close and volume (-?digits[.digits]); a
+   * volume whose start is -1 is null. */
+  spans: Int32Array;
+}
+
+/** The rows of `c` in the binary format (after the stream's header when asked); undefined as candleRows. */
+function spanRows(c: CandleSpans, f: SharedFields, header: boolean): Buffer | undefined {
+  const out = new Out(Buffer.allocUnsafe(roomFor(f, c.count)));
+  if (header) out.bytes(HEADER);
+  const { body, spans } = c;
+  for (let i = 0; i < c.count; i++) {
+    const at = i * 10;
+    let ok = rowStart(out, f, c.ts[i] as number);
+    for (let k = at; k < at + 8 && ok; k += 2) ok = numericBytes(out, body, spans[k]!, spans[k + 1]!);
+    const volume = spans[at + 8] as number;
+    if (volume < 0) out.bytes(NULL_FIELD);
+    else ok &&= numericBytes(out, body, volume, spans[at + 9]!);
+    if (!ok) return undefined;
+    out.bytes(c.closed[i] === 1 ? f.closedEnd : f.openEnd);
   }
   return out.buf.subarray(0, out.pos);
 }
@@ -232,19 +298,20 @@ export function* binaryCandleChunks(
 }
 
 /**
- * An encoder of one batch's candles in pieces given one at a time (a stream whose records arrive in parts): the
- * first piece starts with the header; `end()` is the trailer. A piece is undefined as in binaryCandleChunks.
+ * An encoder of one batch's candles in pieces given one at a time, still in their bytes (CandleSpans: a stream whose
+ * records arrive in parts): the first piece starts with the header; `end()` is the trailer. A piece is undefined as in
+ * binaryCandleChunks.
  */
 export function binaryCandleEncoder(ctx: CandleContext): {
-  piece(records: readonly OhlcvRecord[]): Buffer | undefined;
+  spans(candles: CandleSpans): Buffer | undefined;
   end(): Buffer;
 } {
   const f = sharedFields(ctx);
   let first = true;
   return {
-    piece(records) {
+    spans(candles) {
       if (!f) return undefined;
-      const out = candleRows(records, f, 0, records.length, { header: first, trailer: false });
+      const out = spanRows(candles, f, first);
       first = false;
       return out;
     },

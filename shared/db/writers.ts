@@ -4,7 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Dataset, ExtractBatch, OhlcvRecord, RecordOf } from '../events/schemas.ts';
 import { parseTimeframe } from '../time.ts';
-import { binaryCandleChunks, binaryCandleEncoder } from './copy-binary.ts';
+import { binaryCandleChunks, binaryCandleEncoder, type CandleSpans } from './copy-binary.ts';
 import { ensurePartitions, periodEnd, periodStart } from './partitions.ts';
 import {
   addCandles,
@@ -739,7 +739,8 @@ export async function prepareCandlePartitions(
 const MAX_SPAN_BUCKETS = 64;
 
 /**
- * Writes the candles of one series read a slice at a time (openCandleObject), where every candle is new (a fresh range,
+ * Writes the candles of one series read a slice at a time (openCandleObject: candles still in their bytes), where every
+ * candle is new (a fresh range,
  * the common case): the series lock and the coverage of every bucket from `span.first` to `span.last` go out first,
  * the first slice is read while PostgreSQL answers, and each slice is COPied (binary format) while the next is read.
  * Undefined, with everything since its savepoint rolled back and the series lock still held, when the candles are not
@@ -751,7 +752,7 @@ export async function writeCandleSlices(
   client: PoolClient,
   ctx: RowContext,
   span: { first: number; last: number },
-  slices: Iterable<readonly OhlcvRecord[] | undefined>,
+  slices: Iterable<CandleSpans | undefined>,
 ): Promise<{ rows: number; beforeCommit: string } | undefined> {
   const tf = ctx.timeframe === null ? undefined : parseTimeframe(ctx.timeframe);
   const buckets = tf && bucketsBetween(tf, span.first, span.last, MAX_SPAN_BUCKETS);
@@ -761,10 +762,9 @@ export async function writeCandleSlices(
   const reading = lockAndReadBuckets(client, s, buckets, { savepoint: 'fresh_candles' });
   const slice = slices[Symbol.iterator]();
   const encoder = binaryCandleEncoder(ctx);
-  const encode = (records: readonly OhlcvRecord[] | undefined) =>
-    records ? encoder.piece(records) : undefined;
+  const encode = (candles: CandleSpans | undefined) => (candles ? encoder.spans(candles) : undefined);
   // The first slice read and encoded while PostgreSQL answers.
-  let head: IteratorResult<readonly OhlcvRecord[] | undefined>;
+  let head: IteratorResult<CandleSpans | undefined>;
   let headPiece: Buffer | undefined;
   try {
     head = slice.next();
@@ -775,15 +775,16 @@ export async function writeCandleSlices(
   }
   const { stored } = await reading;
   const grids = new Map<number, BucketGrid>();
-  const written: OhlcvRecord[] = [];
-  /** The records' piece when every one of them is new (slots the coverage does not have), else undefined. */
-  const fresh = (records: readonly OhlcvRecord[] | undefined, piece: Buffer | undefined) => {
-    if (!records || !piece) return undefined;
-    for (const r of records) {
-      const slot = slotOf(tf, grids, r.ts);
+  const written: Array<{ ts: number; closed: boolean }> = [];
+  /** The candles' piece when every one of them is new (slots the coverage does not have), else undefined. */
+  const fresh = (candles: CandleSpans | undefined, piece: Buffer | undefined) => {
+    if (!candles || !piece) return undefined;
+    for (let i = 0; i < candles.count; i++) {
+      const slot = slotOf(tf, grids, candles.ts[i] as number);
       if (!slot || slotTaken(stored, slot.bucket, slot.index)) return undefined;
     }
-    for (const r of records) written.push(r);
+    for (let i = 0; i < candles.count; i++)
+      written.push({ ts: candles.ts[i] as number, closed: candles.closed[i] === 1 });
     return piece;
   };
   const givingUp = async () => {

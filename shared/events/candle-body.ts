@@ -134,9 +134,72 @@ function integer(b: Buffer, i: number): number {
   return i;
 }
 
+/** Where candles read by readCandle go, row by row (the shape of the db layer's CandleSpans, less body and count). */
+export interface CandleFields {
+  ts: Float64Array;
+  closed: Uint8Array;
+  /** Ten per row: the start and end of the open, high, low, close and volume text (inside the quotes); a volume whose
+   * start is -1 is null. */
+  spans: Int32Array;
+}
+
 /**
- * Checks the records from `at` (just after the array's `[`) in the one form canonical JSON writes a candle the schema
- * takes: {"close":D,"closed":B,"high":D,"low":D,"open":D,"ts":N,"volume":D|null}, comma-separated, up to the `]`.
+ * Reads the candle at `i` in the one form canonical JSON writes a candle the schema takes:
+ * {"close":D,"closed":B,"high":D,"low":D,"open":D,"ts":N,"volume":D|null}. Its fields go to row `row` of `into`;
+ * where it ends (after its `}`), or -1 at the first difference.
+ */
+export function readCandle(b: Buffer, i: number, into: CandleFields, row: number): number {
+  const s = into.spans;
+  const at = row * 10;
+  const closeAt = literal(b, i, CLOSE);
+  i = decimal(b, closeAt);
+  i = literal(b, i, CLOSED);
+  if (i < 0) return -1;
+  s[at + 6] = closeAt + 1;
+  s[at + 7] = i - CLOSED.length - 1;
+  const closed = b[i] === 0x74; // t
+  i = literal(b, i, closed ? TRUE : FALSE);
+  const highAt = literal(b, i, HIGH);
+  i = decimal(b, highAt);
+  const lowAt = literal(b, i, LOW);
+  i = decimal(b, lowAt);
+  const openAt = literal(b, i, OPEN);
+  i = decimal(b, openAt);
+  if (i < 0) return -1;
+  s[at + 2] = highAt + 1;
+  s[at + 3] = lowAt - LOW.length - 1;
+  s[at + 4] = lowAt + 1;
+  s[at + 5] = openAt - OPEN.length - 1;
+  s[at] = openAt + 1;
+  s[at + 1] = i - 1;
+  i = integer(b, literal(b, i, TS));
+  if (i < 0) return -1;
+  into.ts[row] = integerValue;
+  into.closed[row] = closed ? 1 : 0;
+  i = literal(b, i, VOLUME);
+  if (i < 0) return -1;
+  if (b[i] === 0x6e) {
+    // n
+    s[at + 8] = -1;
+    s[at + 9] = -1;
+    i = literal(b, i, NULL);
+  } else {
+    s[at + 8] = i + 1;
+    i = decimal(b, i);
+    s[at + 9] = i - 1;
+  }
+  return i < 0 || b[i] !== 0x7d ? -1 : i + 1; // }
+}
+
+/** readCandle's scratch row for a scan that keeps no fields. */
+const scratch: CandleFields = {
+  ts: new Float64Array(1),
+  closed: new Uint8Array(1),
+  spans: new Int32Array(10),
+};
+
+/**
+ * Checks the records from `at` (just after the array's `[`) with readCandle, comma-separated, up to the `]`.
  * At least one record; their count, earliest and latest ts, and where the `]` is; undefined at the first difference.
  */
 function scanCandles(
@@ -148,21 +211,9 @@ function scanCandles(
   let min = Infinity;
   let max = -Infinity;
   for (;;) {
-    i = decimal(b, literal(b, i, CLOSE));
-    i = literal(b, i, CLOSED);
+    i = readCandle(b, i, scratch, 0);
     if (i < 0) return undefined;
-    i = b[i] === 0x74 ? literal(b, i, TRUE) : literal(b, i, FALSE); // t
-    i = decimal(b, literal(b, i, HIGH));
-    i = decimal(b, literal(b, i, LOW));
-    i = decimal(b, literal(b, i, OPEN));
-    i = integer(b, literal(b, i, TS));
-    if (i < 0) return undefined;
-    const ts = integerValue;
-    i = literal(b, i, VOLUME);
-    if (i < 0) return undefined;
-    i = b[i] === 0x6e ? literal(b, i, NULL) : decimal(b, i); // n
-    if (i < 0 || b[i] !== 0x7d) return undefined; // }
-    i++;
+    const ts = scratch.ts[0] as number;
     count++;
     if (ts < min) min = ts;
     if (ts > max) max = ts;

@@ -1,26 +1,21 @@
-// Reads a raw OHLCV object a slice of records at a time, so that its rows go to PostgreSQL while the rest is read.
+// Reads a raw OHLCV object's candles from its bytes a slice at a time, so that its rows go to PostgreSQL while the rest is read.
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../events/cloudevent.ts';
 import { canonicalAround } from '../events/canonical.ts';
-import {
-  EventType,
-  SCHEMA_VERSION,
-  allOhlcv,
-  parseExtractBatch,
-  type ExtractBatch,
-  type OhlcvRecord,
-} from '../events/schemas.ts';
+import { readCandle, type CandleFields } from '../events/candle-body.ts';
+import { EventType, SCHEMA_VERSION, parseExtractBatch, type ExtractBatch } from '../events/schemas.ts';
+import type { CandleSpans } from '../db/copy-binary.ts';
 import type { Finding } from '../db/writers.ts';
-import { checkBatch } from './quality.ts';
+import { checkCandleBytes } from './quality.ts';
 
-/** Bytes of records per slice (about 300 candles): PostgreSQL takes one slice while the next is read. */
-const SLICE_BYTES = 48 * 1024;
+/** Candles per slice: PostgreSQL takes one slice while the next is read. */
+const SLICE_CANDLES = 300;
 const RECORDS = Buffer.from('"records":[');
 const RECORDS_END = Buffer.from('],"requestId":');
-const BETWEEN = Buffer.from('},{');
+const COMMA = 0x2c;
 /** Stands in for the records in the canonical text of the envelope (a string no record is). */
 const MARKER = '\u0000records';
 
-/** An OHLCV object opened for reading in slices; what the slices read so far is in records and findings. */
+/** An OHLCV object opened for reading in slices; what the slices read so far is counted in `count` and `findings`. */
 export interface CandleObject {
   /** The batch without its records (records: []). */
   header: ExtractBatch;
@@ -29,22 +24,28 @@ export interface CandleObject {
   first: number;
   last: number;
   /**
-   * The records in slices, each checked as parseRawObject and checkBatch would; undefined (and nothing after it) when
-   * a slice is not what this reader takes (invalid, out of order, outside first..last): read the object whole then.
-   * One reading per object: a reader stopped part way goes on where it stopped.
+   * The candles in slices, read from the bytes (readCandle: the one form canonical JSON gives a valid candle) and
+   * checked as parseRawObject and checkBatch would; undefined (and nothing after it) when a slice is not what this
+   * reader takes (another form, out of order, outside first..last): read the object whole then. One reading per
+   * object: a reader stopped part way goes on where it stopped.
    */
-  slices(): IterableIterator<OhlcvRecord[] | undefined>;
-  /** The records and the data-quality findings of the slices read so far. */
-  records: OhlcvRecord[];
+  slices(): IterableIterator<CandleSpans | undefined>;
+  /** How many candles the slices read so far hold, and their data-quality findings. */
+  count: number;
   findings: Finding[];
-  /** True once every slice was read and taken: records and findings are then the whole object's. */
+  /** True once every slice was read and taken: count and findings are then the whole object's. */
   complete: boolean;
+}
+
+/** A slice's rows: room for `n` candles. */
+function fields(n: number): CandleFields {
+  return { ts: new Float64Array(n), closed: new Uint8Array(n), spans: new Int32Array(10 * n) };
 }
 
 /**
  * Opens `body` for reading in slices when it is a raw object exactly as load-raw writes it (canonical JSON) of an
  * OHLCV batch with records; undefined otherwise, and for anything parseRawObject might refuse: the caller reads the
- * object whole, which gives the same verdict as ever. What the slices give equals what parseRawObject gives.
+ * object whole, which gives the same verdict as ever. The slices hold the candles parseRawObject gives, in order.
  */
 export function openCandleObject(body: Buffer, key: string): CandleObject | undefined {
   const start = body.indexOf(RECORDS);
@@ -74,51 +75,41 @@ export function openCandleObject(body: Buffer, key: string): CandleObject | unde
   const data = envelope['data'] as Record<string, unknown>;
   const around = canonicalAround({ ...envelope, data: { ...data, records: [MARKER] } }, MARKER);
   if (around === undefined || around[0] !== prefix || around[1] !== suffix) return undefined;
-  const one = (a: number, b: number): unknown => {
-    try {
-      return JSON.parse(body.toString('utf8', a, b));
-    } catch {
-      return undefined;
-    }
-  };
-  const firstRecord = one(from, body.indexOf('}', from) + 1);
-  const lastRecord = one(body.lastIndexOf('{', end), end);
-  if (!allOhlcv([firstRecord, lastRecord])) return undefined;
-  const first = (firstRecord as OhlcvRecord).ts;
-  const last = (lastRecord as OhlcvRecord).ts;
+  // The first and the last candle (no candle in this form holds a brace, so the last one starts at the last '{').
+  const ends = fields(2);
+  const lastAt = body.lastIndexOf('{', end);
+  if (readCandle(body, from, ends, 0) < 0 || readCandle(body, lastAt, ends, 1) !== end) return undefined;
+  const first = ends.ts[0] as number;
+  const last = ends.ts[1] as number;
   if (last < first) return undefined;
   const object: CandleObject = {
     header,
     eventId: typeof envelope['id'] === 'string' ? envelope['id'] : '',
     first,
     last,
-    records: [],
+    count: 0,
     findings: [],
     complete: false,
     *slices() {
       let at = from;
       let previous = -Infinity;
       while (at < end) {
-        let cut = body.indexOf(BETWEEN, at + SLICE_BYTES);
-        if (cut < 0 || cut >= end) cut = end - 1;
-        let slice: unknown;
-        try {
-          slice = JSON.parse(`[${body.toString('utf8', at, cut + 1)}]`);
-        } catch {
-          slice = undefined;
+        const slice = fields(SLICE_CANDLES);
+        let n = 0;
+        while (n < SLICE_CANDLES && at < end) {
+          const next = readCandle(body, at, slice, n);
+          // Each candle ends the records or is followed by a comma (and another candle: the last one ends at `end`).
+          if (next < 0 || (next !== end && body[next] !== COMMA)) return yield undefined;
+          const ts = slice.ts[n] as number;
+          if (ts <= previous || ts > last || (previous === -Infinity && ts !== first)) return yield undefined;
+          previous = ts;
+          n++;
+          at = next === end ? end : next + 1;
         }
-        at = cut + 2;
-        if (!Array.isArray(slice) || slice.length === 0 || !allOhlcv(slice)) return yield undefined;
-        const records = slice as OhlcvRecord[];
-        for (const r of records) {
-          if (r.ts <= previous || r.ts > last) return yield undefined;
-          previous = r.ts;
-        }
-        if (object.records.length === 0 && records[0]?.ts !== first) return yield undefined;
         if (at >= end && previous !== last) return yield undefined;
-        for (const r of records) object.records.push(r);
-        for (const f of checkBatch({ ...header, records }, key)) object.findings.push(f);
-        yield records;
+        object.count += n;
+        for (const f of checkCandleBytes(header, key, body, slice, n)) object.findings.push(f);
+        yield { body, count: n, ...slice };
       }
       object.complete = true;
     },

@@ -132,9 +132,12 @@ export async function loadBody(
   }
 }
 
-/** What writing one object did: its batch (records included), event id, findings and rows written. */
+/** What writing one object did: its batch, record count, event id, findings and rows written. */
 export interface Written {
+  /** The batch; its records only when it was read whole (read: 'whole'), else []: see `records`. */
   batch: ExtractBatch;
+  /** How many records the object holds. */
+  records: number;
   eventId: string;
   findings: Finding[];
   rows: number;
@@ -146,10 +149,10 @@ export interface Written {
 
 /**
  * Writes one object's rows in the caller's transaction. `object` (openCandleObject of the body: an OHLCV object as
- * load-raw writes it) is read a slice at a time while its candles go to PostgreSQL; when that path gives up (not a
- * fresh range), the object is read on in slices and written by writeBatch; without it, or for a slice the reader does
- * not take, the body is parsed whole (`parsed`, when done already) and checked. All give the same rows and findings,
- * and the same Rejection for a bad object.
+ * load-raw writes it) is read from its bytes a slice at a time while its candles go to PostgreSQL; when that path
+ * gives up (not a fresh range, a slice it does not take), and without it, the body is parsed whole (`parsed`, when
+ * done already), checked and written by writeBatch. Both give the same rows and findings, and the same Rejection for
+ * a bad object.
  */
 export async function writeBody(
   c: PoolClient,
@@ -158,7 +161,6 @@ export async function writeBody(
   object: CandleObject | undefined,
   parsed?: { batch: ExtractBatch; eventId: string },
 ): Promise<Written> {
-  let whole: { batch: ExtractBatch; eventId: string; findings?: Finding[] } | undefined = parsed;
   if (object) {
     const { header } = object;
     const ctx = {
@@ -168,20 +170,16 @@ export async function writeBody(
       extractedAt: new Date(header.extractedAt).toISOString(),
       sourceKey: key,
     };
-    const slices = object.slices();
-    const sliced = await writeCandleSlices(c, ctx, object, slices);
-    const batch = { ...header, records: object.records } as ExtractBatch;
-    const { eventId, findings } = object;
-    if (sliced) return { batch, eventId, findings, read: 'slices', ...sliced };
-    // Not new (a redelivery, an overlap): the slices not read yet are read the same way, so the object is parsed
-    // once; a slice the reader does not take sends it to the whole parse below, for its verdict.
-    for (const slice of slices) if (!slice) break;
-    if (object.complete) whole = { batch, eventId, findings };
+    const sliced = await writeCandleSlices(c, ctx, object, object.slices());
+    if (sliced) {
+      const { eventId, findings, count } = object;
+      return { batch: header, records: count, eventId, findings, read: 'slices', ...sliced };
+    }
   }
-  const { batch, eventId } = whole ?? parseRawObject(body);
-  const findings = whole?.findings ?? checkBatch(batch, key);
+  const { batch, eventId } = parsed ?? parseRawObject(body);
+  const findings = checkBatch(batch, key);
   const rows = await writeBatch(c, batch, key);
-  return { batch, eventId, findings, rows, read: 'whole', beforeCommit: '' };
+  return { batch, records: batch.records.length, eventId, findings, rows, read: 'whole', beforeCommit: '' };
 }
 
 /** Parses, checks and writes one object: rows, coverage, findings and its ledger row in one transaction. */
@@ -215,7 +213,7 @@ async function writeObject(
         return written;
       },
       // The ledger row (and what the write left for the end) goes with the COMMIT, in one round trip.
-      (c, { batch, eventId, findings, rows, beforeCommit }) =>
+      (c, { batch, records, eventId, findings, rows, beforeCommit }) =>
         loadedStatement(c, {
           bucket,
           key,
@@ -223,7 +221,7 @@ async function writeObject(
           exchange: batch.exchange,
           dataset: batch.dataset,
           eventId,
-          records: batch.records.length,
+          records,
           written: rows,
           findings: findings.length,
         }) + (beforeCommit ? `;\n${beforeCommit}` : ''),
@@ -241,17 +239,17 @@ async function writeObject(
     await prepare();
     written = await write();
   }
-  const { batch, findings, rows } = written;
+  const { batch, records, findings, rows } = written;
   deps.log.info('object loaded', {
     key,
-    records: batch.records.length,
+    records,
     written: rows,
     read: written.read,
     findings: findings.length,
     exchange: batch.exchange,
     dataset: batch.dataset,
   });
-  return { status: 'loaded', key, etag, rows, records: batch.records.length, findings: findings.length };
+  return { status: 'loaded', key, etag, rows, records, findings: findings.length };
 }
 
 /** What a failed load becomes: a recorded rejection (permanent) or a TransientError (retried). */

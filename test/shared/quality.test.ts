@@ -1,6 +1,7 @@
 // Tests of the exact decimal comparison and the data-quality checks.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareDecimal, checkBatch } from '../../shared/transform/quality.ts';
+import { compareDecimal, compareDecimalBytes, checkBatch } from '../../shared/transform/quality.ts';
 import type { ExtractBatch } from '../../shared/events/schemas.ts';
 
 describe('compareDecimal', () => {
@@ -20,6 +21,38 @@ describe('compareDecimal', () => {
   it.each(cases)('%s vs %s -> %d', (a, b, want) => {
     expect(compareDecimal(a, b)).toBe(want);
     expect(compareDecimal(b, a)).toBe(-want || 0);
+  });
+});
+
+describe('compareDecimalBytes', () => {
+  const bytes = (a: string, b: string) => {
+    const buf = Buffer.from(`${a}|${b}`, 'latin1');
+    return compareDecimalBytes(buf, 0, a.length, a.length + 1, buf.length);
+  };
+  it('compares as compareDecimal does, on the cases above without an exponent and on any pair', () => {
+    for (const [a, b] of [
+      ['2.50', '2.5'],
+      ['0.000', '-0'],
+      ['0.10000000000000000001', '0.1'],
+      ['100', '99.999999999999999999999'],
+      ['1', '1.0001'],
+      ['-0.5', '-0.25'],
+      ['007.1', '7.10'],
+      ['-0', '0.0001'],
+    ] as const) {
+      expect(bytes(a, b)).toBe(compareDecimal(a, b) || 0);
+      expect(bytes(b, a)).toBe(compareDecimal(b, a) || 0);
+    }
+    const decimal = fc.oneof(
+      fc.stringMatching(/^-?\d{1,25}(\.\d{0,25})?$/),
+      fc.stringMatching(/^-?0{0,3}[0-2]{1,3}(\.[0-2]{0,4}0{0,3})?$/),
+    );
+    fc.assert(
+      fc.property(decimal, decimal, (a, b) => {
+        expect(bytes(a, b)).toBe(compareDecimal(a, b) || 0);
+      }),
+      { numRuns: 3_000 },
+    );
   });
 });
 
