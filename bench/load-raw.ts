@@ -2,7 +2,8 @@
 // to the same S3 with the SDK at the same concurrency, in the same run. load-raw's bundle and S3 (s3rver) each run in
 // a process of their own, as in a cluster; the client here. A floor in the same run: the same events through a
 // forwarder (bench/forwarder.ts) that PUTs each body unchanged, the least any Node function in between can do, and
-// the same with a HEAD before each PUT.
+// the same with a HEAD before each PUT. And load-raw with S3_CONDITIONAL_PUT=true (one conditional PUT per new object,
+// no HEAD): s3rver ignores If-None-Match, which for the distinct keys here is what a store that honours it does.
 // Writes bench/results/load-raw.json.
 // Usage: npm run bench:load-raw  (EVENTS=300 per step)
 import { execFileSync } from 'node:child_process';
@@ -65,24 +66,31 @@ try {
     [
       '--input-type=module',
       '-e',
-      `import S3rver from 's3rver'; await new S3rver({ port: ${s3Port}, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(join(work, 's3'))}, configureBuckets: [{ name: 'crypto-raw' }, { name: 'direct' }, { name: 'forwarded' }, { name: 'head-forwarded' }] }).run();`,
+      `import S3rver from 's3rver'; await new S3rver({ port: ${s3Port}, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(join(work, 's3'))}, configureBuckets: [{ name: 'crypto-raw' }, { name: 'crypto-raw-conditional' }, { name: 'direct' }, { name: 'forwarded' }, { name: 'head-forwarded' }] }).run();`,
     ],
     {},
     `${s3Url}/`,
   );
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}/`;
-  const loadRaw = await start(
-    [join(work, 'dist', 'load-raw', 'index.mjs')],
-    {
-      S3_ENDPOINT: s3Url,
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      RAW_BUCKET: 'crypto-raw',
-      PORT: String(port),
-    },
-    url,
-  );
+  /** load-raw's bundle in a process of its own writing to `bucket`, with a conditional PUT when `conditional`. */
+  const startLoadRaw = async (bucket: string, conditional: boolean) => {
+    const port = await freePort();
+    const at = `http://127.0.0.1:${port}/`;
+    const child = await start(
+      [join(work, 'dist', 'load-raw', 'index.mjs')],
+      {
+        S3_ENDPOINT: s3Url,
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        RAW_BUCKET: bucket,
+        S3_CONDITIONAL_PUT: String(conditional),
+        PORT: String(port),
+      },
+      at,
+    );
+    return { url: at, child };
+  };
+  const { url, child: loadRaw } = await startLoadRaw('crypto-raw', false);
+  const { url: conditionalUrl } = await startLoadRaw('crypto-raw-conditional', true);
   /** A forwarder (bench/forwarder.ts) into `bucket`, with a HEAD before each PUT when `head`: its URL. */
   const forwarder = async (bucket: string, head: boolean) => {
     const p = await freePort();
@@ -143,6 +151,7 @@ try {
           }),
         ),
       through: () => post(url),
+      conditional: () => post(conditionalUrl),
       forwarded: () => post(forwarderUrl),
       headForwarded: () => post(headForwarderUrl),
     };
@@ -153,11 +162,11 @@ try {
       const name = names[(k + STEPS.indexOf(concurrency)) % names.length]!;
       done[name] = await runs[name]();
     }
-    const { direct, through, forwarded, headForwarded } = done as Required<typeof done>;
+    const { direct, through, conditional, forwarded, headForwarded } = done as Required<typeof done>;
     rows.push({
       concurrency,
       events: EVENTS,
-      errors: through.errors + direct.errors + forwarded.errors + headForwarded.errors,
+      errors: through.errors + direct.errors + conditional.errors + forwarded.errors + headForwarded.errors,
       eventsPerSec: through.perSec,
       p50Ms: through.p50Ms,
       p99Ms: through.p99Ms,
@@ -165,6 +174,10 @@ try {
       directP50Ms: direct.p50Ms,
       directP99Ms: direct.p99Ms,
       ratioToPut: Number((through.perSec / direct.perSec).toFixed(3)),
+      conditionalPerSec: conditional.perSec,
+      conditionalP50Ms: conditional.p50Ms,
+      conditionalP99Ms: conditional.p99Ms,
+      conditionalRatioToPut: Number((conditional.perSec / direct.perSec).toFixed(3)),
       forwarderPerSec: forwarded.perSec,
       forwarderP50Ms: forwarded.p50Ms,
       forwarderRatioToPut: Number((forwarded.perSec / direct.perSec).toFixed(3)),
@@ -185,12 +198,14 @@ try {
     what:
       "load-raw's bundle (image NODE_OPTIONS) and s3rver in processes of their own, the client in a third; " +
       'reference: the same objects (key, bytes, content type) PUT straight to the same s3rver with the SDK at the same concurrency, just before; ' +
+      'conditional: the same events through load-raw with S3_CONDITIONAL_PUT=true (a PUT with If-None-Match: *, no HEAD; s3rver ignores the header, as a store honouring it does for a new key); ' +
       "floor: the same events through a forwarder (bench/forwarder.ts, its own process, the same flags) that PUTs each body unchanged with the functions' S3 client, no parse, validation or HEAD: the most any Node function in between can reach here",
     eventBytes: Buffer.byteLength(again.message.body),
     objectBytes: again.body.length,
     rows,
     goal: { ratioToPut: 0.8, at: 'every concurrency' },
     met: rows.every((r) => r.ratioToPut >= 0.8 && r.errors === 0),
+    metWithConditionalPut: rows.every((r) => r.conditionalRatioToPut >= 0.8 && r.errors === 0),
     atContainerConcurrency: atConcurrency,
   });
 } finally {

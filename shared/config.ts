@@ -46,6 +46,8 @@ const commonSchema = z.object({
   S3_ENDPOINT: opt(httpUrl),
   MINIO_ENDPOINT: opt(z.string()),
   S3_REGION: z.preprocess(emptyToUndefined, z.string().default('us-east-1')),
+  /** Write new objects with `If-None-Match: *` (one round trip; the store must honour it, as MinIO and S3 do). */
+  S3_CONDITIONAL_PUT: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('false')),
   MINIO_USER: opt(z.string()),
   MINIO_ACCESS_KEY: opt(z.string()),
   MINIO_PASSWORD: opt(z.string()),
@@ -215,6 +217,11 @@ export interface S3Settings {
   accessKeyId: string | undefined;
   secretAccessKey: string | undefined;
   bucket: string;
+  /**
+   * New raw objects are written with a conditional PUT (`If-None-Match: *`) instead of a HEAD first; only where the
+   * store honours the header (MinIO, S3): one that ignores it overwrites an object already there with the same bytes.
+   */
+  conditionalPut?: boolean;
 }
 
 /** PostgreSQL connection settings (DATABASE_URL wins over the POSTGRESQL_* parts). */
@@ -314,6 +321,7 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       accessKeyId: c.MINIO_USER ?? c.MINIO_ACCESS_KEY ?? c.AWS_ACCESS_KEY_ID,
       secretAccessKey: c.MINIO_PASSWORD ?? c.AWS_SECRET_ACCESS_KEY,
       bucket: c.RAW_BUCKET,
+      conditionalPut: c.S3_CONDITIONAL_PUT === 'true',
     },
     db: {
       connectionString: c.DATABASE_URL,

@@ -113,6 +113,7 @@ export function createLoadRawHandler(cfg: CommonConfig, deps: { s3: S3Client }):
           // The span of this request (telemetry on): transform continues the trace from the object's metadata.
           ...(currentTraceparent() ? { traceparent: currentTraceparent() as string } : {}),
         },
+        { conditional: cfg.s3.conditionalPut === true },
       );
       count('cryptopipe_load_raw_objects', 1, { ...stream, written: String(result.written) });
       if (result.written) count('cryptopipe_load_raw_bytes', result.bytes, stream);

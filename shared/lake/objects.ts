@@ -117,9 +117,16 @@ export interface PutResult {
   written: boolean;
 }
 
+/** The HTTP status of an S3 client error, if it has one. */
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
 /**
  * Writes `body` at `key` unless an object with the same content is already there. Metadata names the event.
- * `body` may be given as a function making it: it is then made while the HEAD is on its way.
+ * `body` may be given as a function making it: it is then made while the HEAD is on its way. With `conditional`
+ * (a store that honours `If-None-Match: *`, S3Settings.conditionalPut) a new key takes one round trip: the PUT is
+ * conditional, and only a key already there (412, or 409 for a write racing it) is looked at with a HEAD as usual.
  * S3 failures are transient (503) so the delivery is retried.
  */
 export async function putIfChanged(
@@ -128,10 +135,42 @@ export async function putIfChanged(
   key: string,
   body: Buffer | (() => Buffer),
   metadata: Record<string, string>,
+  opts: { conditional?: boolean } = {},
 ): Promise<PutResult> {
+  const put = async (bytes: Buffer, ifAbsent: boolean): Promise<PutResult> => {
+    const out = await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: bytes,
+        ContentType: 'application/json',
+        Metadata: metadata,
+        ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
+      }),
+    );
+    return { key, bytes: bytes.length, etag: out.ETag?.replace(/"/g, '') ?? md5Hex(bytes), written: true };
+  };
+  const failed = (err: unknown) =>
+    new TransientError(
+      's3_unavailable',
+      `writing s3://${bucket}/${key} failed: ${(err as Error).message}`,
+      undefined,
+      {
+        cause: err,
+      },
+    );
+  if (opts.conditional) {
+    const bytes = typeof body === 'function' ? body() : body;
+    try {
+      return await put(bytes, true);
+    } catch (err) {
+      const status = statusOf(err);
+      if (status !== 412 && status !== 409) throw failed(err);
+    }
+    return putIfChanged(s3, bucket, key, bytes, metadata);
+  }
   const head = s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch((err: unknown) => {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (status === 404 || (err as { name?: string }).name === 'NotFound') return undefined;
+    if (statusOf(err) === 404 || (err as { name?: string }).name === 'NotFound') return undefined;
     throw err;
   });
   let bytes: Buffer;
@@ -149,23 +188,9 @@ export async function putIfChanged(
       const etag = md5Hex(bytes);
       if (existing.ETag.replace(/"/g, '') === etag) return { key, bytes: bytes.length, etag, written: false };
     }
-    const put = await s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: bytes,
-        ContentType: 'application/json',
-        Metadata: metadata,
-      }),
-    );
-    return { key, bytes: bytes.length, etag: put.ETag?.replace(/"/g, '') ?? md5Hex(bytes), written: true };
+    return await put(bytes, false);
   } catch (err) {
-    throw new TransientError(
-      's3_unavailable',
-      `writing s3://${bucket}/${key} failed: ${(err as Error).message}`,
-      undefined,
-      { cause: err },
-    );
+    throw failed(err);
   }
 }
 

@@ -25,6 +25,11 @@ describe('loadCommonConfig', () => {
       'http://s3.local:4569',
     );
   });
+  it('writes with a conditional PUT only when S3_CONDITIONAL_PUT is true; another value stops start-up', () => {
+    expect(loadCommonConfig({}).s3.conditionalPut).toBe(false);
+    expect(loadCommonConfig({ S3_CONDITIONAL_PUT: 'true' }).s3.conditionalPut).toBe(true);
+    expect(() => loadCommonConfig({ S3_CONDITIONAL_PUT: 'yes' })).toThrow(/S3_CONDITIONAL_PUT/);
+  });
   it('defaults PostgreSQL to the seed host and the crypto database; DATABASE_URL when given', () => {
     expect(loadCommonConfig({}).db).toMatchObject({
       host: 'postgresql.database.svc.cluster.local',
