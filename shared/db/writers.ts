@@ -739,10 +739,10 @@ export async function prepareCandlePartitions(
 const MAX_SPAN_BUCKETS = 64;
 
 /**
- * Writes the candles of one series read a slice at a time (openCandleObject: candles still in their bytes), where every
- * candle is new (a fresh range,
- * the common case): the series lock and the coverage of every bucket from `span.first` to `span.last` go out first,
- * the first slice is read while PostgreSQL answers, and each slice is COPied (binary format) while the next is read.
+ * Writes the candles of one series read a slice at a time (openCandleObject: candles still in their bytes), where
+ * every candle is new (a fresh range, the common case): the series lock and the coverage of every bucket from
+ * `span.first` to `span.last` go out first, the first slice is read while PostgreSQL answers, and each slice is
+ * COPied (binary format) while the next is read.
  * Undefined, with everything since its savepoint rolled back and the series lock still held, when the candles are not
  * all new, a slice is undefined, a value needs the text format or a key exists all the same: the caller then writes
  * the object whole with writeBatch, in the same transaction. The coverage the candles make is `beforeCommit`: a

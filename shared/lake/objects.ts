@@ -155,9 +155,7 @@ export async function putIfChanged(
       's3_unavailable',
       `writing s3://${bucket}/${key} failed: ${(err as Error).message}`,
       undefined,
-      {
-        cause: err,
-      },
+      { cause: err },
     );
   if (opts.conditional) {
     const bytes = typeof body === 'function' ? body() : body;

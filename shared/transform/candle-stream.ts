@@ -1,4 +1,4 @@
-// Reads a raw OHLCV object's candles from its bytes a slice at a time, so that its rows go to PostgreSQL while the rest is read.
+// Reads a raw OHLCV object's candles from its bytes a slice at a time: its rows go to PostgreSQL while the rest is read.
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../events/cloudevent.ts';
 import { canonicalAround } from '../events/canonical.ts';
 import { readCandle, type CandleFields } from '../events/candle-body.ts';
@@ -30,11 +30,10 @@ export interface CandleObject {
    * object: a reader stopped part way goes on where it stopped.
    */
   slices(): IterableIterator<CandleSpans | undefined>;
-  /** How many candles the slices read so far hold, and their data-quality findings. */
+  /** How many candles the slices read so far hold, and their data-quality findings (the whole object's once every
+   * slice was read and taken). */
   count: number;
   findings: Finding[];
-  /** True once every slice was read and taken: count and findings are then the whole object's. */
-  complete: boolean;
 }
 
 /** A slice's rows: room for `n` candles. */
@@ -89,7 +88,6 @@ export function openCandleObject(body: Buffer, key: string): CandleObject | unde
     last,
     count: 0,
     findings: [],
-    complete: false,
     *slices() {
       let at = from;
       let previous = -Infinity;
@@ -111,7 +109,6 @@ export function openCandleObject(body: Buffer, key: string): CandleObject | unde
         for (const f of checkCandleBytes(header, key, body, slice, n)) object.findings.push(f);
         yield { body, count: n, ...slice };
       }
-      object.complete = true;
     },
   };
   return object;
