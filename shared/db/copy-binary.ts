@@ -1,4 +1,5 @@
 // COPY's binary format for candle rows: PostgreSQL stores numbers and times without parsing their text.
+import type { CandleFields } from '../events/candle-body.ts';
 import type { OhlcvRecord } from '../events/schemas.ts';
 
 /** Start of every binary COPY stream: signature, flags, header extension length. */
@@ -242,16 +243,11 @@ function candleRows(
 
 /**
  * Candles whose decimals are still text in the bytes they were read from (a raw object's records, checked but not
- * parsed): for each of `count` rows its time, whether it is closed, and where its decimals are in `body`.
+ * parsed: readCandle's fields): `count` rows, their decimals in `body`.
  */
-export interface CandleSpans {
+export interface CandleSpans extends CandleFields {
   body: Buffer;
   count: number;
-  ts: Float64Array;
-  closed: Uint8Array;
-  /** Ten per row: the start and end in `body` of its open, high, low, close and volume (-?digits[.digits]); a
-   * volume whose start is -1 is null. */
-  spans: Int32Array;
 }
 
 /** The rows of `c` in the binary format (after the stream's header when asked); undefined as candleRows. */

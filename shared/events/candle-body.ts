@@ -134,7 +134,7 @@ function integer(b: Buffer, i: number): number {
   return i;
 }
 
-/** Where candles read by readCandle go, row by row (the shape of the db layer's CandleSpans, less body and count). */
+/** Where candles read by readCandle go, row by row (the db layer's CandleSpans adds the body and the count). */
 export interface CandleFields {
   ts: Float64Array;
   closed: Uint8Array;

@@ -163,13 +163,13 @@ export function checkCandleBytes(
         (broken ??= []).push(`${a} > ${b}`);
     }
     if (broken) {
-      const [open, high, low, close] = [0, 2, 4, 6].map((k) => text(at + k)) as [
-        string,
-        string,
-        string,
-        string,
-      ];
-      f.ohlc(ts, broken, { open, high, low, close });
+      const price = (p: keyof typeof SPAN_OF) => text(at + SPAN_OF[p]);
+      f.ohlc(ts, broken, {
+        open: price('open'),
+        high: price('high'),
+        low: price('low'),
+        close: price('close'),
+      });
     }
     const v = spans[at + 8] as number;
     if (v >= 0 && signOf(body, v, spans[at + 9]!) < 0) f.negativeVolume(ts, text(at + 8));
@@ -199,17 +199,11 @@ export function checkBatch(batch: ExtractBatch, sourceKey: string): Finding[] {
       const f = new CandleFindings(batch, sourceKey, batch.extractedAt);
       for (const r of batch.records as OhlcvRecord[]) {
         // Doubles decide unless they tie; then the exact digits do (see compareDecimal).
-        const o = Number(r.open);
-        const h = Number(r.high);
-        const l = Number(r.low);
-        const c = Number(r.close);
-        const broken: string[] = [];
-        if (above(l, r.low, h, r.high)) broken.push('low > high');
-        if (above(l, r.low, o, r.open)) broken.push('low > open');
-        if (above(l, r.low, c, r.close)) broken.push('low > close');
-        if (above(o, r.open, h, r.high)) broken.push('open > high');
-        if (above(c, r.close, h, r.high)) broken.push('close > high');
-        if (broken.length > 0) f.ohlc(r.ts, broken, r);
+        const v = { open: Number(r.open), high: Number(r.high), low: Number(r.low), close: Number(r.close) };
+        let broken: string[] | undefined;
+        for (const [a, b] of INVARIANTS)
+          if (above(v[a], r[a], v[b], r[b])) (broken ??= []).push(`${a} > ${b}`);
+        if (broken) f.ohlc(r.ts, broken, r);
         if (
           r.volume !== null &&
           (Number(r.volume) < 0 || (Number(r.volume) === 0 && compareDecimal(r.volume, '0') < 0))
